@@ -1,0 +1,5 @@
+"""``python -m mockgraph``: the same as the ``mockgraph`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,136 @@
+"""The ``mockgraph`` command: ``serve`` and ``contracts build``, with click as Flask uses it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import docs as docpages
+from .app import create_app
+from .config import Config
+from .errors import StartupError
+from .serving import is_loopback, run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mockgraph")
+def main() -> None:
+    """A local mock of the Microsoft Graph beta trustFramework/keySets API."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
+@click.option("--dev", is_flag=True, help="Use Werkzeug's development server instead.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Load key sets from this JSON file at start.",
+)
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Load key sets from this file and keep it current after every write.",
+)
+@click.option(
+    "--record",
+    "record_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write every exchange to this folder as an example file.",
+)
+@click.option("--fault", "faults", multiple=True, help="A fault rule; repeat for several.")
+@click.option("--journal-size", type=click.IntRange(0), help="Exchanges the journal keeps.")
+@click.option("--no-auth", is_flag=True, help="Accept requests without a bearer token.")
+def serve(
+    host: str,
+    port: int,
+    allow_remote: bool,
+    dev: bool,
+    threads: int,
+    state: Path | None,
+    state_file: Path | None,
+    record_dir: Path | None,
+    faults: tuple[str, ...],
+    journal_size: int | None,
+    no_auth: bool,
+) -> None:
+    """Serve the mock at http://HOST:PORT/beta."""
+    if not is_loopback(host) and not allow_remote:
+        raise click.UsageError(
+            f"refusing to bind {host}: it is not a loopback address (pass --allow-remote)"
+        )
+    if not is_loopback(host):
+        click.secho(
+            f"WARNING: mockgraph is reachable from other machines on {host}:{port}; "
+            "it accepts any bearer token.",
+            fg="red",
+            err=True,
+        )
+    config = Config.from_env().replace(host=host, port=port)
+    changes: dict[str, Any] = {}
+    if state is not None:
+        changes["state"] = state
+    if state_file is not None:
+        changes["state_file"] = state_file
+    if record_dir is not None:
+        changes["record_dir"] = record_dir
+    if faults:
+        changes["faults"] = config.faults + faults
+    if journal_size is not None:
+        changes["journal_size"] = journal_size
+    if no_auth:
+        changes["require_auth"] = False
+    config = config.replace(**changes)
+    try:
+        app = create_app(config)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(run(app, config, dev=dev, threads=threads))
+
+
+@main.group()
+def contracts() -> None:
+    """Build and check the JSON Schema contracts and example fixtures."""
+
+
+@contracts.command("build")
+@click.option(
+    "--docs",
+    "doc_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A Graph doc page or a folder of them; repeat it, later ones win.",
+)
+@click.option(
+    "--out",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project root that holds schemas/ and fixtures/examples/.",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files differ.")
+def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
+    """Turn Graph doc pages into schemas/ contracts and fixtures/examples/."""
+    result = docpages.build(list(doc_paths))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning.file}:{warning.line}: {warning.message}", err=True)
+    if check:
+        stale = docpages.check(result, out)
+        for path in stale:
+            click.echo(f"differs: {path}", err=True)
+        if stale:
+            click.echo(
+                f"{len(stale)} file(s) differ from the docs; run without --check to rewrite them",
+                err=True,
+            )
+            sys.exit(1)
+        click.echo(f"contracts up to date ({len(result.files)} files)")
+        return
+    changed = docpages.write(result, out)
+    click.echo(f"wrote {len(changed)} changed file(s) of {len(result.files)}")

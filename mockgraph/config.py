@@ -1,0 +1,92 @@
+"""The one configuration object, and the only place environment variables are read."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+#: Graph's beta base path; the docs' URLs are ``https://graph.microsoft.com/beta/...``.
+BASE_PATH = "/beta"
+#: Where the control API lives: never under the Graph base path.
+CONTROL_PATH = "/_mockgraph"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a mockgraph app is built from. Immutable: derive a new one with :meth:`replace`.
+
+    Tests and the pytest plugin pass their own; ``mockgraph serve`` builds one from its options
+    on top of :meth:`from_env`.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Largest request body accepted; larger ones get 413.
+    max_body_bytes: int = 1024 * 1024
+    #: Check request bodies against the contracts (off only for benchmarks).
+    validate_requests: bool = True
+    #: Check the mock's own answers against the contracts and journal any violation.
+    validate_responses: bool = True
+    #: Require ``Authorization: Bearer ...`` (Graph answers 401 without it).
+    require_auth: bool = True
+    #: Check ``scp``/``roles`` of JWT bearer tokens against the doc pages' permission tables.
+    check_permissions: bool = True
+    #: Reject opaque (non-JWT) bearer tokens with 401.
+    require_jwt: bool = False
+    #: Page size of the list when ``$top`` is absent, and the largest ``$top`` accepted.
+    default_page_size: int = 100
+    max_page_size: int = 999
+    #: How many exchanges the request journal keeps (oldest dropped first).
+    journal_size: int = 1000
+    #: Origins allowed by CORS: ``None`` means any ``http(s)://localhost|127.0.0.1|[::1]`` origin.
+    cors_origins: tuple[str, ...] | None = None
+    #: A fixed "now" (seconds since the epoch) for key validity windows; ``None`` = wall clock.
+    clock: float | None = None
+    #: Fault rules (see ``mockgraph.faults``), e.g. ``("every 3 write -> 429 retry 2",)``.
+    faults: tuple[str, ...] = ()
+    #: Directory that ``--record`` writes exchanges to.
+    record_dir: Path | None = None
+    #: JSON file of key sets loaded at start (``--state``).
+    state: Path | None = None
+    #: JSON file kept current after every write (``--state-file``).
+    state_file: Path | None = None
+    #: Extra settings for extensions, read with ``config.extra.get(...)``.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied; unknown names raise ``TypeError``."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Defaults overridden by ``MOCKGRAPH_<FIELD>`` variables (booleans: 1/0, true/false)."""
+        env = os.environ if environ is None else environ
+        changes: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"MOCKGRAPH_{f.name.upper()}")
+            if raw is None or f.name == "extra":
+                continue
+            changes[f.name] = _coerce(f.name, str(f.type), raw)
+        return cls(**changes)
+
+
+def _coerce(name: str, type_name: str, raw: str) -> Any:
+    if type_name == "bool":
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"MOCKGRAPH_{name.upper()} must be a boolean, not {raw!r}")
+    if type_name == "int":
+        return int(raw)
+    if type_name.startswith("float"):
+        return float(raw) if raw.strip() else None
+    if type_name.startswith("Path"):
+        return Path(raw) if raw else None
+    if type_name.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(";") if part.strip())
+    return raw

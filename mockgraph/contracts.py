@@ -1,0 +1,172 @@
+"""The JSON Schema contracts of ``schemas/``: loaded and compiled once, then used to check
+request bodies (one clear message naming the property path) and the mock's own answers.
+
+Library exception types never leave this module: a bad request becomes
+:class:`mockgraph.errors.BadRequest`, a response problem a list of readable violations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from .errors import BadRequest
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One operation's contract: what it accepts, what it answers, who may call it."""
+
+    operation: str
+    method: str
+    path: str
+    status: int
+    schema: Mapping[str, Any]
+    request: Draft202012Validator | None
+    response: Draft202012Validator | None
+    permissions: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    examples: tuple[str, ...] = ()
+
+    @property
+    def has_request_body(self) -> bool:
+        return self.request is not None
+
+    def check_request(self, body: Any) -> None:
+        """Raise :class:`BadRequest` with one message naming the first offending property."""
+        if self.request is None:
+            return
+        error = best_match(self.request.iter_errors(body))
+        if error is not None:
+            raise BadRequest(describe(error))
+
+    def response_violations(self, body: Any) -> list[str]:
+        """Readable descriptions of every way ``body`` breaks the response contract."""
+        if self.response is None:
+            return [] if body is None else ["the operation answers no body, but one was sent"]
+        return sorted(describe(e) for e in self.response.iter_errors(body))
+
+
+def property_path(parts: Iterable[str | int]) -> str:
+    """``["keys", 0, "exp"]`` -> ``"keys[0].exp"``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def describe(error: ValidationError) -> str:
+    """One sentence for a validation error. Never quotes the offending value: it may be a
+    secret (``k``, ``d``, ``password``...)."""
+    path = list(error.absolute_path)
+    where = property_path(path)
+    kind = error.validator
+    value: Any = error.validator_value
+    schema: Any = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+    if kind == "required" and isinstance(instance, dict):
+        missing = [n for n in value if n not in instance]
+        name = property_path([*path, missing[0] if missing else "?"])
+        return f"The property '{name}' is required."
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        known = set(schema.get("properties", {}))
+        extra = sorted(
+            str(n) for n in instance if n not in known and not str(n).startswith("@odata.")
+        )
+        name = property_path([*path, extra[0] if extra else "?"])
+        return f"The property '{name}' does not exist on this resource."
+    subject = f"The property '{where}'" if where else "The request body"
+    if kind == "type":
+        names = value if isinstance(value, list) else [value]
+        words = " or ".join(_TYPE_WORDS.get(str(n), str(n)) for n in names)
+        return f"{subject} must be {words}."
+    if kind == "enum":
+        allowed = ", ".join(str(v) for v in value)
+        return f"{subject} must be one of: {allowed}."
+    if kind == "pattern":
+        hint = schema.get("description") or "a value of the documented form"
+        return f"{subject} has an invalid value; expected {hint}."
+    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        return f"{subject} is out of range."
+    if kind == "not" and schema.get("writeOnly"):
+        return f"{subject} is write-only and must not be read back."
+    if kind in {"minLength", "maxLength", "minItems", "maxItems"}:
+        return f"{subject} has an invalid length."
+    return f"{subject} is invalid ({kind})."
+
+
+class Contracts(Mapping[str, Contract]):
+    """Every operation's contract by operation id, compiled once at app creation."""
+
+    def __init__(self, contracts: Iterable[Contract]) -> None:
+        self._by_op = {c.operation: c for c in contracts}
+
+    def __getitem__(self, operation: str) -> Contract:
+        return self._by_op[operation]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_op)
+
+    def __len__(self) -> int:
+        return len(self._by_op)
+
+    @classmethod
+    def load(cls, directory: Path | Traversable | None = None) -> Contracts:
+        """Load ``*.json`` contracts from ``directory`` (default: the ones shipped in the
+        package). A contract that is not a valid schema raises ``ValueError`` at start-up."""
+        root = directory if directory is not None else default_directory()
+        loaded = []
+        for entry in sorted(root.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".json"):
+                loaded.append(compile_contract(json.loads(entry.read_text(encoding="utf-8"))))
+        return cls(loaded)
+
+
+def default_directory() -> Traversable:
+    """The contracts installed with the package (``schemas/`` of the source tree)."""
+    return resources.files("mockgraph.schemas")
+
+
+def compile_contract(schema: Mapping[str, Any]) -> Contract:
+    """Build validators for the ``request`` and ``response`` definitions of one contract."""
+    Draft202012Validator.check_schema(schema)
+    meta = schema["x-mockgraph"]
+    defs = schema.get("$defs", {})
+
+    def validator(name: str) -> Draft202012Validator | None:
+        if name not in defs:
+            return None
+        root = {"$schema": schema["$schema"], "$defs": defs, "$ref": f"#/$defs/{name}"}
+        return Draft202012Validator(root)
+
+    return Contract(
+        operation=meta["operation"],
+        method=meta["method"],
+        path=meta["path"],
+        status=int(meta["status"]),
+        schema=schema,
+        request=validator("request"),
+        response=validator("response"),
+        permissions=meta.get("permissions", {}),
+        examples=tuple(meta.get("examples", ())),
+    )

@@ -1,0 +1,288 @@
+"""Request input -> typed values: the JSON body read safely, then marshmallow schemas that
+turn it into :mod:`mockgraph.models` objects and action parameters.
+
+Every problem becomes a :class:`mockgraph.errors.GraphError` (400, 413 or 415); marshmallow's
+and the JSON decoder's exceptions never leave this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
+
+from .contracts import property_path
+from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .models import Key, KeySet
+
+INT64 = validate.Range(min=-(2**63), max=2**63 - 1, error="out of range")
+#: Ids become URL segments (``/keySets/{id}`` and ``/keySets('{id}')``): the docs never say
+#: which characters B2C allows, so allow those of its portal's key names, and no more.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,256}$")
+B2C_PREFIX = "B2C_1A_"
+
+T = TypeVar("T")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json(data: bytes, content_type: str | None, content_length: int | None, limit: int) -> Any:
+    """Decode a request body that must be JSON.
+
+    Raises :class:`PayloadTooLarge` over ``limit`` bytes, :class:`UnsupportedMediaType` when the
+    content type is not JSON, :class:`BadRequest` for an empty body, invalid UTF-8, invalid JSON
+    (including NaN/Infinity, numbers too long to convert and nesting too deep to decode).
+    """
+    if content_length is not None and content_length > limit or len(data) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    mimetype = (content_type or "").split(";", 1)[0].strip().lower()
+    if not data.strip():
+        raise BadRequest("A JSON request body is required.")
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType("The request body must be sent as 'application/json'.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"The request body is not valid UTF-8 (byte {exc.start}).") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc.msg} "
+            f"(line {exc.lineno}, column {exc.colno})."
+        ) from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
+    except ValueError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+
+
+def require_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+class GraphSchema(Schema):
+    """Closed schemas (unknown members raise) that ignore OData annotations such as
+    ``@odata.type``, which SDKs send."""
+
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _drop_annotations(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if not str(k).startswith("@odata.")}
+        return data
+
+
+def _str() -> fields.String:
+    return fields.String(allow_none=True, load_default=None)
+
+
+def _int64() -> fields.Integer:
+    return fields.Integer(strict=True, allow_none=True, load_default=None, validate=INT64)
+
+
+class KeySchema(GraphSchema):
+    kid = _str()
+    kty = _str()
+    use = _str()
+    x5c = fields.List(fields.String(), allow_none=True, load_default=None)
+    x5t = _str()
+    e = _str()
+    d = _str()
+    n = _str()
+    p = _str()
+    q = _str()
+    dp = _str()
+    dq = _str()
+    qi = _str()
+    k = _str()
+    nbf = _int64()
+    exp = _int64()
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Key:
+        if data.get("x5c") is not None:
+            data["x5c"] = tuple(data["x5c"])
+        return Key(**data)
+
+
+class KeySetSchema(GraphSchema):
+    id = fields.String(validate=validate.Regexp(ID_PATTERN, error="not a valid key set id"))
+    keys = fields.List(fields.Nested(KeySchema), allow_none=True, load_default=None)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return data
+
+
+class CreateKeySetSchema(KeySetSchema):
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> KeySet:
+        return KeySet(id=with_prefix(data["id"]), keys=tuple(data.get("keys") or ()))
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field[Any]) -> None:
+        if field_name == "id":
+            field_obj.required = True
+
+
+@dataclass(frozen=True)
+class UpdateKeySet:
+    id: str | None
+    #: ``None`` when the body has no ``keys``: PUT then empties the set, PATCH keeps it.
+    keys: tuple[Key, ...] | None
+
+
+class UpdateKeySetSchema(KeySetSchema):
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> UpdateKeySet:
+        keys = data.get("keys")
+        return UpdateKeySet(id=data.get("id"), keys=None if keys is None else tuple(keys))
+
+
+@dataclass(frozen=True)
+class GenerateKey:
+    use: str
+    kty: str
+    nbf: int | None
+    exp: int | None
+
+
+class GenerateKeySchema(GraphSchema):
+    use = fields.String(required=True, validate=validate.OneOf(["sig", "enc"]))
+    kty = fields.String(required=True)
+    nbf = _int64()
+    exp = _int64()
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> GenerateKey:
+        kty = data["kty"]
+        if kty.lower() not in {"rsa", "oct"}:
+            raise ValidationError("must be one of: RSA, oct", field_name="kty")
+        # Answer as the docs' examples spell it: "RSA" upper-case, "oct" lower-case (RFC 7518).
+        return GenerateKey(
+            data["use"], "RSA" if kty.lower() == "rsa" else "oct", data["nbf"], data["exp"]
+        )
+
+
+@dataclass(frozen=True)
+class UploadSecret:
+    use: str
+    k: str
+    nbf: int | None
+    exp: int | None
+
+
+class UploadSecretSchema(GraphSchema):
+    use = fields.String(required=True, validate=validate.OneOf(["sig", "enc"]))
+    k = fields.String(required=True, validate=validate.Length(min=1))
+    nbf = _int64()
+    exp = _int64()
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> UploadSecret:
+        return UploadSecret(data["use"], data["k"], data["nbf"], data["exp"])
+
+
+@dataclass(frozen=True)
+class UploadCertificate:
+    key: str
+
+
+class UploadCertificateSchema(GraphSchema):
+    key = fields.String(required=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> UploadCertificate:
+        return UploadCertificate(data["key"])
+
+
+@dataclass(frozen=True)
+class UploadPkcs12:
+    key: str
+    password: str | None
+
+
+class UploadPkcs12Schema(GraphSchema):
+    key = fields.String(required=True)
+    password = fields.String(allow_none=True, load_default=None)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> UploadPkcs12:
+        return UploadPkcs12(data["key"], data["password"])
+
+
+@dataclass(frozen=True)
+class UpdateKeyV2:
+    status: str | None
+
+
+class UpdateKeyV2Schema(GraphSchema):
+    status = fields.String(
+        allow_none=True, load_default=None, validate=validate.OneOf(["enabled", "disabled"])
+    )
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> UpdateKeyV2:
+        return UpdateKeyV2(data["status"])
+
+
+#: Operation id -> the schema that types its body. One instance each, built once.
+BODY_SCHEMAS: dict[str, Schema] = {
+    "createKeySet": CreateKeySetSchema(),
+    "updateKeySet": UpdateKeySetSchema(),
+    "generateKey": GenerateKeySchema(),
+    "uploadSecret": UploadSecretSchema(),
+    "uploadCertificate": UploadCertificateSchema(),
+    "uploadPkcs12": UploadPkcs12Schema(),
+    "updateKeyV2": UpdateKeyV2Schema(),
+}
+
+
+def load(operation: str, body: dict[str, Any]) -> Any:
+    """Typed values of ``body`` for ``operation``; :class:`BadRequest` names the first bad path."""
+    try:
+        return BODY_SCHEMAS[operation].load(body)
+    except ValidationError as exc:
+        raise BadRequest(_first_message(exc.messages)) from None
+
+
+def _first_message(messages: Any, path: tuple[str | int, ...] = ()) -> str:
+    if isinstance(messages, dict):
+        for key in sorted(messages, key=str):
+            if key == "_schema":
+                return _first_message(messages[key], path)
+            return _first_message(messages[key], (*path, key))
+    if isinstance(messages, list) and messages:
+        first = messages[0]
+        if isinstance(first, (dict, list)):
+            return _first_message(first, path)
+        where = property_path(path)
+        text = str(first).rstrip(".")
+        if text == "Unknown field.":
+            return f"The property '{where}' does not exist on this resource."
+        if text.startswith("Missing data for required field"):
+            return f"The property '{where}' is required."
+        return (
+            f"The property '{where}' is invalid: {text[0].lower() + text[1:]}."
+            if where
+            else f"{text}."
+        )
+    return "The request body is invalid."
+
+
+def with_prefix(keyset_id: str) -> str:
+    """The id the service stores: ``B2C_1A_`` is added unless present (in any case), as in the
+    create page's example (``keyset1`` -> ``B2C_1A_keyset1``)."""
+    if keyset_id.upper().startswith(B2C_PREFIX):
+        return keyset_id
+    return B2C_PREFIX + keyset_id

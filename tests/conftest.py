@@ -1,0 +1,43 @@
+"""Shared fixtures: an app with its own store per test, and a test client that sends a bearer
+token, as every Graph client must."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mockgraph import Config, create_app
+from mockgraph.contracts import Contracts
+from mockgraph.state import MockGraph, mockgraph
+
+TOKEN = "Bearer test-token"
+
+
+@pytest.fixture(scope="session")
+def contracts() -> Contracts:
+    return Contracts.load()
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config()
+
+
+@pytest.fixture
+def app(config: Config, contracts: Contracts) -> Flask:
+    return create_app(config, contracts=contracts)
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as c:
+        c.environ_base["HTTP_AUTHORIZATION"] = TOKEN
+        yield c
+
+
+@pytest.fixture
+def state(app: Flask) -> MockGraph:
+    return mockgraph(app)
