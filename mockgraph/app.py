@@ -23,7 +23,12 @@ log = logging.getLogger("mockgraph")
 
 #: Optional parts, each ``install(app, state)``: they register their own request hooks (in
 #: this order) and keep their objects in ``state.services``.
-INSTALLERS: tuple[Callable[[Flask, MockGraph], None], ...] = (journal.install, auth.install)
+#: Order (insert new parts at their place, one per line): cors, journal, auth, faults,
+#: control, batch, openapi, recording, persistence.
+INSTALLERS: tuple[Callable[[Flask, MockGraph], None], ...] = (
+    journal.install,
+    auth.install,
+)
 
 
 def create_app(config: Config | None = None, *, contracts: Contracts | None = None) -> Flask:
