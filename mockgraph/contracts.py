@@ -144,7 +144,16 @@ class Contracts(Mapping[str, Contract]):
 
 def default_directory() -> Traversable:
     """The contracts installed with the package (``schemas/`` of the source tree)."""
-    return resources.files("mockgraph.schemas")
+    return packaged("schemas", "schemas")
+
+
+def packaged(subpackage: str, source_dir: str) -> Traversable:
+    """Data shipped as ``mockgraph.<subpackage>``; when ``mockgraph`` is imported straight from
+    a source checkout (``python -m pytest`` in the repo), the top-level ``source_dir``."""
+    try:
+        return resources.files(f"mockgraph.{subpackage}")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / source_dir
 
 
 def compile_contract(schema: Mapping[str, Any]) -> Contract:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from .redact import redact_body, redact_headers
 from .state import MockGraph
@@ -94,6 +95,18 @@ def _decode(data: bytes) -> Any:
         return data[:2048].decode("utf-8", "replace")
 
 
+def _request_body(limit: int) -> Any:
+    """The request body as JSON (or text), unless it is over the limit: never read what the
+    app refused to read."""
+    length = request.content_length
+    if length == 0 or (length is not None and length > limit):
+        return None
+    try:
+        return _decode(request.get_data(cache=True))
+    except HTTPException:
+        return None
+
+
 def install(app: Flask, state: MockGraph) -> None:
     """Keep a journal in ``state.services["journal"]`` and record every exchange into it."""
     journal = Journal(state.config.journal_size)
@@ -107,7 +120,7 @@ def install(app: Flask, state: MockGraph) -> None:
     def _record(response: Response) -> Response:
         started = g.get("journal_started") or (time.time(), time.monotonic(), time.perf_counter())
         operation = (request.endpoint or "").removeprefix("graph.") or None
-        body = _decode(request.get_data(cache=True)) if request.content_length != 0 else None
+        body = _request_body(state.config.max_body_bytes)
         if "response_body" in g:
             response_body = g.response_body
         elif response.is_json:

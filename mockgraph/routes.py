@@ -224,6 +224,58 @@ def get_active_key(keyset_id: str) -> Response:
     return rendering.json_response(rendering.key_entity(_service_root(), newest))
 
 
+def _v2(key: Key) -> dict[str, Any]:
+    # The trustFrameworkKey_v2 resource page is not among the docs we build from: a v2 key is
+    # rendered as the v1 key's readable members plus `status` (enabled unless disabled).
+    return {**key.public(), "status": key.status or "enabled"}
+
+
+def _find_key(keyset: KeySet, kid: str) -> int:
+    for index, key in enumerate(keyset.keys):
+        if key.kid == kid:
+            return index
+    raise NotFound(f"Key '{kid}' was not found in key set '{keyset.id}'.")
+
+
+@_route("/keys_v2", "listKeysV2", ["GET"])
+def list_keys_v2(keyset_id: str) -> Response:
+    keyset = mockgraph().store.get(keyset_id)
+    fragment = f"trustFramework/keySets('{keyset.id}')/keys_v2"
+    body = {
+        "@odata.context": rendering.context_url(_service_root(), fragment),
+        "value": [_v2(key) for key in keyset.keys],
+    }
+    return rendering.json_response(body)
+
+
+@_route("/keys_v2/<kid>", "getKeyV2", ["GET"])
+def get_key_v2(keyset_id: str, kid: str) -> Response:
+    keyset = mockgraph().store.get(keyset_id)
+    key = keyset.keys[_find_key(keyset, kid)]
+    fragment = f"trustFramework/keySets('{keyset.id}')/keys_v2/$entity"
+    body = {"@odata.context": rendering.context_url(_service_root(), fragment), **_v2(key)}
+    return rendering.json_response(body)
+
+
+@_route("/keys_v2/<kid>", "updateKeyV2", ["PATCH"])
+def update_key_v2(keyset_id: str, kid: str) -> Response:
+    # trustframeworkkey_v2-update.md: only `status` may change; 204 No Content.
+    state = mockgraph()
+    _find_key(state.store.get(keyset_id), kid)
+    update: parsing.UpdateKeyV2 = _body(state, "updateKeyV2")
+
+    def apply(current: KeySet) -> KeySet:
+        index = _find_key(current, kid)
+        if update.status is None:
+            return current
+        keys = list(current.keys)
+        keys[index] = keys[index].with_status(update.status)
+        return KeySet(current.id, tuple(keys))
+
+    state.store.update(keyset_id, apply)
+    return rendering.no_content()
+
+
 def register(app: Flask) -> None:
     """Install the converters and the Graph blueprint on ``app``."""
     register_converters(app.url_map)

@@ -1,0 +1,525 @@
+"""Tests of mockgraph.docs: doc pages -> fixtures and contracts.
+
+The pages under ``tests/docpages/`` are small pages of our own in the Graph docs' Markdown
+format: ``site/`` is one docs folder (resources, four operation pages, a page without an
+operation), ``later/`` a second folder that redefines the create page's example.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from mockgraph import docs
+from mockgraph.docs import BuildResult, DocWarning
+
+PAGES = Path(__file__).resolve().parent / "docpages"
+SITE = PAGES / "site"
+LATER = PAGES / "later"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def line_of(page: Path, needle: str) -> int:
+    """1-based number of the first line of ``page`` containing ``needle``."""
+    for number, text in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in text:
+            return number
+    raise AssertionError(f"{needle!r} not in {page}")
+
+
+def loaded(result: BuildResult, rel: str) -> Any:
+    return json.loads(result.files[rel])
+
+
+def schema(result: BuildResult, operation: str) -> Any:
+    return loaded(result, f"schemas/{operation}.json")
+
+
+def fixture(result: BuildResult, name: str) -> Any:
+    return loaded(result, f"fixtures/examples/{name}.json")
+
+
+def validator(contract: Any, name: str) -> Draft202012Validator:
+    root = {"$schema": contract["$schema"], "$defs": contract["$defs"], "$ref": f"#/$defs/{name}"}
+    return Draft202012Validator(root)
+
+
+def warnings_at(result: BuildResult, file: str, line: int) -> list[str]:
+    return [w.message for w in result.warnings if (w.file, w.line) == (file, line)]
+
+
+@pytest.fixture(scope="module")
+def site() -> BuildResult:
+    return docs.build([SITE])
+
+
+# --- annotations, pairing, headers ----------------------------------------------------------
+
+
+def test_multi_line_annotation_closed_by_brace_arrow_names_the_example(site: BuildResult) -> None:
+    make_set = fixture(site, "make_set")
+    start = line_of(SITE / "api/create.md", '"name": "make_set"') - 2
+    assert make_set["source"] == f"api/create.md:{start}"
+    assert make_set["operation"] == "createKeySet"
+    assert make_set["documented"] is True
+
+
+def test_single_line_annotation_names_the_example(site: BuildResult) -> None:
+    bare = fixture(site, "make_set_bare")
+    assert bare["source"] == f"api/create.md:{line_of(SITE / 'api/create.md', 'make_set_bare')}"
+    assert bare["request"]["method"] == "POST"
+
+
+def test_response_pairs_with_the_request_before_it(site: BuildResult) -> None:
+    exchange = fixture(site, "make_set")
+    assert exchange["request"]["body"]["id"] == "alpha"
+    assert exchange["response"]["status"] == 201
+    assert exchange["response"]["body"]["id"] == "B2C_1A_alpha"
+    assert exchange["truncated"] is True
+
+
+def test_request_without_response_is_kept_without_one_and_warned(site: BuildResult) -> None:
+    assert fixture(site, "make_set_bare")["response"] is None
+    line = line_of(SITE / "api/create.md", "make_set_bare")
+    assert "request 'make_set_bare' has no response" in warnings_at(site, "api/create.md", line)
+
+
+def test_header_names_are_canonicalised(site: BuildResult) -> None:
+    exchange = fixture(site, "make_set")
+    assert exchange["request"]["headers"] == {"Content-Type": "application/json"}
+    assert exchange["response"]["headers"] == {
+        "Content-Type": "application/json",
+        "Location": "/trustFramework/keySets('B2C_1A_alpha')",
+    }
+
+
+def test_host_is_stripped_and_query_parsed_into_strings(site: BuildResult) -> None:
+    request = fixture(site, "make_set_bare")["request"]
+    assert request["path"] == "/beta/trustFramework/keySets"
+    assert request["query"] == {"$select": "id", "dryRun": ""}
+    assert request["body"] is None
+
+
+def test_placeholder_is_kept_recorded_and_warned_with_file_and_line(site: BuildResult) -> None:
+    make_key = fixture(site, "make_key")
+    assert make_key["request"]["path"] == "/beta/trustFramework/keySets/{keySetId}/generateKey"
+    assert make_key["placeholders"] == ["keySetId"]
+    assert make_key["operation"] == "generateKey"
+    line = line_of(SITE / "api/generate.md", "POST https://graph.microsoft.com/beta")
+    assert any("{keySetId}" in m for m in warnings_at(site, "api/generate.md", line))
+
+
+def test_relative_request_url_gets_the_beta_prefix_and_a_warning(site: BuildResult) -> None:
+    request = fixture(site, "remove_set_ok")["request"]
+    assert request["path"] == "/beta/trustFramework/keySets/gamma"
+    line = line_of(SITE / "api/remove.md", "DELETE /trustFramework/keySets/gamma")
+    assert any("relative request URL" in m for m in warnings_at(site, "api/remove.md", line))
+
+
+def test_trailing_comma_is_removed_and_warned_at_its_line(site: BuildResult) -> None:
+    body = fixture(site, "make_key")["response"]["body"]
+    assert body == {"kid": "k1", "kty": "RSA", "use": "enc"}
+    line = line_of(SITE / "api/generate.md", '"kid": "k1",')
+    assert any("trailing comma" in m for m in warnings_at(site, "api/generate.md", line))
+
+
+def test_invalid_annotation_json_is_a_warning_and_its_block_is_skipped(
+    site: BuildResult,
+) -> None:
+    line = line_of(SITE / "api/remove.md", '"name": "remove_set", }')
+    assert any("not valid JSON" in m for m in warnings_at(site, "api/remove.md", line))
+    assert "fixtures/examples/remove_set.json" not in site.files
+
+
+def test_code_block_without_annotation_is_warned(site: BuildResult) -> None:
+    line = line_of(SITE / "api/remove.md", "Without an annotation") + 2
+    assert "code block without annotation; ignored" in warnings_at(site, "api/remove.md", line)
+
+
+def test_page_without_operation_is_warned_once_and_skipped(site: BuildResult) -> None:
+    assert [w.message for w in site.warnings if w.file == "notes.md"] == [
+        "no recognisable operation or resource; page skipped"
+    ]
+
+
+def test_relative_link_that_resolves_nowhere_is_warned(site: BuildResult) -> None:
+    line = line_of(SITE / "resources/keyset.md", "(history.md)")
+    messages = warnings_at(site, "resources/keyset.md", line)
+    assert "relative link 'history.md' resolves to no page among the docs" in messages
+    assert not any("key.md'" in w.message for w in site.warnings)
+
+
+def test_defective_pages_never_raise(tmp_path: Path) -> None:
+    pages = {
+        "empty.md": "",
+        "open-comment.md": '<!-- { "blockType": "request"',
+        "open-fence.md": '<!-- {"blockType": "request", "name": "x"} -->\n```http\nPOST',
+        "array.md": "<!-- [1, 2] -->\n```http\nGET /beta/trustFramework/keySets\n```\n",
+        "no-method.md": '<!-- {"blockType": "request", "name": "y"} -->\n```http\n\n```\n',
+        "no-status.md": (
+            '<!-- {"blockType": "request", "name": "z"} -->\n```http\n'
+            "GET https://graph.microsoft.com/beta/trustFramework/keySets\n```\n"
+            '<!-- {"blockType": "response"} -->\n```http\n{ not json\n```\n'
+        ),
+        "orphan.md": '<!-- {"blockType": "response"} -->\n```http\nHTTP/1.1 200 OK\n```\n',
+        "bad-body.md": (
+            '## HTTP request\n<!-- { "blockType": "ignored" } -->\n```http\n'
+            "POST /trustFramework/keySets\n```\n"
+            '<!-- {"blockType": "request", "name": "w"} -->\n```http\n'
+            'POST https://graph.microsoft.com/beta/trustFramework/keySets\n\n{ "id": \n```\n'
+        ),
+        "table.md": "## Properties\n| Property |\n|---|\n| lonely |\n",
+    }
+    for name, text in pages.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "junk.txt").write_bytes(b"\xff\xfe\x00<!-- {\xc3 -->")
+    result = docs.build([tmp_path, tmp_path / "missing.md"])
+    files = {w.file for w in result.warnings}
+    assert {*pages, "junk.txt"} <= files
+    assert any("no such file" in w.message for w in result.warnings)
+
+
+# --- types and schemas ----------------------------------------------------------------------
+
+
+def test_property_table_types_map_to_json_schema(site: BuildResult) -> None:
+    key = schema(site, "createKeySet")["$defs"]["microsoft.graph.trustFrameworkKey.read"]
+    props = key["properties"]
+    assert props["kid"] == {"type": ["string", "null"]}
+    assert props["exp"] == {"type": ["integer", "null"], "format": "int64"}
+    assert props["version"] == {
+        "type": ["integer", "null"],
+        "minimum": -2147483648,
+        "maximum": 2147483647,
+    }
+    assert props["pinned"] == {"type": ["boolean", "null"]}
+    assert props["x5c"] == {"type": ["array", "null"], "items": {"type": "string"}}
+    assert props["state"] == {
+        "type": ["string", "null"],
+        "enum": ["on", "off", "unknownFutureValue"],
+    }
+    key_set = schema(site, "createKeySet")["$defs"]["microsoft.graph.trustFrameworkKeySet"]
+    assert key_set["properties"]["keys"] == {
+        "type": ["array", "null"],
+        "items": {"$ref": "#/$defs/microsoft.graph.trustFrameworkKey"},
+    }
+
+
+def test_entity_key_is_the_only_non_nullable_property(site: BuildResult) -> None:
+    key_set = schema(site, "createKeySet")["$defs"]["microsoft.graph.trustFrameworkKeySet.read"]
+    assert key_set["properties"]["id"] == {"type": "string"}
+    assert "null" in key_set["properties"]["keys"]["type"]
+
+
+def test_numericdate_typed_int_is_read_as_int64_with_a_warning(site: BuildResult) -> None:
+    # Decision: the CSDL and the uploadSecret table say Int64 where the key table says int.
+    nbf = schema(site, "createKeySet")["$defs"]["microsoft.graph.trustFrameworkKey"]
+    assert nbf["properties"]["nbf"] == {"type": ["integer", "null"], "format": "int64"}
+    line = line_of(SITE / "resources/key.md", "| nbf |")
+    assert any("read as Int64" in m for m in warnings_at(site, "resources/key.md", line))
+
+
+def test_object_schemas_are_closed_but_allow_odata_annotations(site: BuildResult) -> None:
+    contract = schema(site, "createKeySet")
+    request = validator(contract, "request")
+    assert request.is_valid({"id": "x", "@odata.type": "#microsoft.graph.trustFrameworkKeySet"})
+    assert not request.is_valid({"id": "x", "colour": "red"})
+    assert not request.is_valid({"id": "x", "keys": [{"kid": "a", "colour": "red"}]})
+
+
+def test_secret_is_write_only_and_the_read_variant_rejects_it(site: BuildResult) -> None:
+    contract = schema(site, "createKeySet")
+    defs = contract["$defs"]
+    assert defs["microsoft.graph.trustFrameworkKey"]["properties"]["k"] == {
+        "type": ["string", "null"],
+        "writeOnly": True,
+    }
+    assert defs["microsoft.graph.trustFrameworkKey.read"]["properties"]["k"] == {
+        "writeOnly": True,
+        "not": {},
+    }
+    response = validator(contract, "response")
+    assert response.is_valid({"id": "B2C_1A_a", "keys": [{"kid": "one"}]})
+    assert not response.is_valid({"id": "B2C_1A_a", "keys": [{"kid": "one", "k": "c2VjcmV0"}]})
+    assert validator(contract, "request").is_valid({"id": "a", "keys": [{"k": "c2VjcmV0"}]})
+
+
+def test_description_enumerations_constrain_requests_only(site: BuildResult) -> None:
+    defs = schema(site, "createKeySet")["$defs"]
+    write = defs["microsoft.graph.trustFrameworkKey"]["properties"]
+    read = defs["microsoft.graph.trustFrameworkKey.read"]["properties"]
+    assert write["use"]["enum"] == ["sig", "enc"]
+    assert write["kty"]["pattern"] == "^([Rr][Ss][Aa]|[Oo][Cc][Tt])$"
+    assert read["use"] == {"type": ["string", "null"]}
+    assert read["kty"] == {"type": ["string", "null"]}
+    request = validator(schema(site, "createKeySet"), "request")
+    assert request.is_valid({"id": "a", "keys": [{"kty": "RSA", "use": "sig"}]})
+    assert request.is_valid({"id": "a", "keys": [{"kty": "oct"}]})
+    assert not request.is_valid({"id": "a", "keys": [{"kty": "EC"}]})
+    assert not request.is_valid({"id": "a", "keys": [{"use": "encrypt"}]})
+
+
+def test_create_request_is_the_key_set_with_id_required(site: BuildResult) -> None:
+    contract = schema(site, "createKeySet")
+    assert contract["$defs"]["request"] == {
+        "$ref": "#/$defs/microsoft.graph.trustFrameworkKeySet",
+        "required": ["id"],
+    }
+    assert not validator(contract, "request").is_valid({"keys": []})
+
+
+def test_action_parameters_follow_the_property_they_are_similar_to(site: BuildResult) -> None:
+    request = schema(site, "generateKey")["$defs"]["request"]
+    props = request["properties"]
+    assert props["use"]["enum"] == ["sig", "enc"]
+    assert "pattern" in props["kty"]
+    # int in the parameter table, but similar to the key's Int64 nbf: widened.
+    assert props["nbf"] == {"type": ["integer", "null"], "format": "int64"}
+    # No reference: the table's int stays int32.
+    assert props["exp"]["maximum"] == 2147483647
+    assert request["required"] == ["use", "kty"]
+    assert request["additionalProperties"] is False
+
+
+def test_entity_response_references_the_read_definition(site: BuildResult) -> None:
+    contract = schema(site, "generateKey")
+    assert contract["$defs"]["response"] == {
+        "$ref": "#/$defs/microsoft.graph.trustFrameworkKey.read",
+        "properties": {"@odata.context": {"type": "string"}},
+    }
+    # Only the definitions the operation reaches.
+    assert set(contract["$defs"]) == {
+        "request",
+        "response",
+        "microsoft.graph.trustFrameworkKey.read",
+    }
+    assert validator(contract, "response").is_valid(
+        {"@odata.context": "https://graph.microsoft.com/beta/$metadata#x", "kid": "k1"}
+    )
+
+
+def test_collection_response_wraps_read_items_in_value(site: BuildResult) -> None:
+    contract = schema(site, "listKeySets")
+    meta = contract["x-mockgraph"]
+    assert (meta["status"], meta["isCollection"], meta["requestBody"]) == (200, True, False)
+    assert "request" not in contract["$defs"]
+    response = validator(contract, "response")
+    assert response.is_valid(fixture(site, "list_sets")["response"]["body"])
+    assert not response.is_valid({"@odata.context": "x"})
+    assert not response.is_valid({"value": [{"id": "a", "keys": [{"d": "secret"}]}]})
+
+
+def test_no_content_operation_has_no_response_schema(site: BuildResult) -> None:
+    contract = schema(site, "deleteKeySet")
+    meta = contract["x-mockgraph"]
+    assert (meta["status"], meta["responseType"], meta["requestBody"]) == (204, None, False)
+    assert contract["$defs"] == {}
+
+
+def test_contract_metadata_names_operation_examples_and_sources(site: BuildResult) -> None:
+    contract = schema(site, "createKeySet")
+    meta = contract["x-mockgraph"]
+    assert contract["$id"] == "urn:mockgraph:contract:createKeySet"
+    assert contract["title"] == "createKeySet: POST /trustFramework/keySets"
+    assert (meta["operation"], meta["method"], meta["path"]) == (
+        "createKeySet",
+        "POST",
+        "/trustFramework/keySets",
+    )
+    assert meta["examples"] == ["make_set", "make_set_bare"]
+    assert meta["sources"] == sorted(meta["sources"])
+    assert f"api/create.md:{line_of(SITE / 'api/create.md', 'make_set_bare')}" in meta["sources"]
+    assert schema(site, "generateKey")["x-mockgraph"]["path"] == (
+        "/trustFramework/keySets/{id}/generateKey"
+    )
+
+
+def test_permissions_are_split_and_not_supported_is_empty(site: BuildResult) -> None:
+    assert schema(site, "createKeySet")["x-mockgraph"]["permissions"] == {
+        "delegatedWork": ["Sets.Write.All", "Sets.Admin"],
+        "delegatedPersonal": [],
+        "application": ["Sets.Admin"],
+    }
+
+
+def test_included_permission_table_gives_empty_lists_and_a_warning(site: BuildResult) -> None:
+    assert schema(site, "deleteKeySet")["x-mockgraph"]["permissions"] == {
+        "delegatedWork": [],
+        "delegatedPersonal": [],
+        "application": [],
+    }
+    line = line_of(SITE / "api/remove.md", "[!INCLUDE [permissions-table]")
+    assert any("INCLUDE" in m for m in warnings_at(site, "api/remove.md", line))
+
+
+def test_every_generated_schema_is_a_valid_draft_2020_12_schema(site: BuildResult) -> None:
+    contracts = [name for name in site.files if name.startswith("schemas/")]
+    assert len(contracts) == 4
+    for name in contracts:
+        Draft202012Validator.check_schema(loaded(site, name))
+
+
+# --- precedence, determinism, sources -------------------------------------------------------
+
+
+def test_later_docs_entry_wins_and_the_warning_names_both_pages() -> None:
+    result = docs.build([SITE, LATER])
+    assert fixture(result, "make_set")["request"]["body"] == {"id": "omega"}
+    assert fixture(result, "make_set")["source"].startswith("create.md:")
+    earlier = line_of(SITE / "api/create.md", '"name": "make_set"') - 2
+    later = line_of(LATER / "create.md", '"name": "make_set"')
+    [message] = warnings_at(result, "create.md", later)
+    assert f"create.md:{later}" in message and f"api/create.md:{earlier}" in message
+    permissions = schema(result, "createKeySet")["x-mockgraph"]["permissions"]
+    assert permissions["application"] == ["Sets.Owner"]
+    assert any("permissions of createKeySet differ" in w.message for w in result.warnings)
+
+
+def test_earlier_entry_loses_when_the_order_is_reversed() -> None:
+    result = docs.build([LATER, SITE])
+    assert fixture(result, "make_set")["request"]["body"]["id"] == "alpha"
+
+
+def test_two_builds_give_identical_text() -> None:
+    first, second = docs.build([SITE, LATER]), docs.build([SITE, LATER])
+    assert first == second
+    text = first.files["schemas/createKeySet.json"]
+    assert text.endswith("}\n")
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_source_of_a_file_entry_is_its_file_name() -> None:
+    page = SITE / "api" / "generate.md"
+    result = docs.build([SITE / "resources", page])
+    start = line_of(page, '"name": "make_key"') - 2
+    assert fixture(result, "make_key")["source"] == f"generate.md:{start}"
+
+
+def test_warning_prints_as_file_line_message() -> None:
+    assert str(DocWarning("api/x.md", 3, "oops")) == "api/x.md:3: oops"
+
+
+# --- write and check ------------------------------------------------------------------------
+
+
+def test_check_reports_changed_missing_and_stale_files(site: BuildResult, tmp_path: Path) -> None:
+    docs.write(site, tmp_path)
+    assert docs.check(site, tmp_path) == []
+    (tmp_path / "schemas/listKeySets.json").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "fixtures/examples/make_key.json").unlink()
+    (tmp_path / "schemas/oldOperation.json").write_text("{}\n", encoding="utf-8")
+    assert docs.check(site, tmp_path) == [
+        "fixtures/examples/make_key.json",
+        "schemas/listKeySets.json",
+        "schemas/oldOperation.json",
+    ]
+
+
+def test_write_rewrites_only_changes_and_removes_stale_files(
+    site: BuildResult, tmp_path: Path
+) -> None:
+    assert docs.write(site, tmp_path) == sorted(site.files)
+    assert docs.write(site, tmp_path) == []
+    stale = tmp_path / "fixtures/examples/gone.json"
+    stale.write_text("{}\n", encoding="utf-8")
+    keep = tmp_path / "fixtures/recorded.json"
+    keep.write_text("{}\n", encoding="utf-8")
+    assert docs.write(site, tmp_path) == ["fixtures/examples/gone.json"]
+    assert not stale.exists() and keep.exists()
+    for rel, text in site.files.items():
+        assert (tmp_path / rel).read_bytes() == text.encode("utf-8")
+
+
+# --- the real Graph pages -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graph() -> BuildResult:
+    seed = SHARED / "seed" / "000_6cf21139c8ac777f.txt"
+    if not (SHARED / "graph-docs").is_dir() or not seed.is_file():
+        pytest.skip("the shared Graph doc pages are not next to this checkout")
+    return docs.build([seed, SHARED / "graph-docs"])
+
+
+def test_graph_pages_give_every_operation_a_valid_contract(graph: BuildResult) -> None:
+    contracts = {n.split("/")[-1][: -len(".json")] for n in graph.files if n.startswith("schemas/")}
+    assert contracts == {op.id for op in docs.OPERATIONS}
+    for name in graph.files:
+        if name.startswith("schemas/"):
+            Draft202012Validator.check_schema(loaded(graph, name))
+
+
+def test_graph_contracts_accept_the_documented_structural_requests(graph: BuildResult) -> None:
+    # Examples whose values are real ones, not "use-value" style placeholders.
+    for name in (
+        "create_trustframeworkkeyset_from_trustframework1",
+        "trustframeworkkeyset_generatekey",
+        "trustframeworkkeyset_uploadcertificate",
+        "trustframeworkkeyset_uploadpkcs12",
+        "update_trustframeworkkey_v2",
+    ):
+        exchange = fixture(graph, name)
+        contract = schema(graph, exchange["operation"])
+        errors = list(validator(contract, "request").iter_errors(exchange["request"]["body"]))
+        assert errors == [], name
+    create = schema(graph, "createKeySet")
+    first = fixture(graph, "create_trustframeworkkeyset_from_trustframework1")
+    assert validator(create, "response").is_valid(first["response"]["body"])
+    assert not validator(create, "request").is_valid({"keys": []})
+
+
+def test_graph_newer_create_page_wins_over_the_2019_seed(graph: BuildResult) -> None:
+    create = schema(graph, "createKeySet")["x-mockgraph"]
+    assert create["permissions"]["application"] == ["TrustFrameworkKeySet.ReadWrite.All"]
+    example = fixture(graph, "create_trustframeworkkeyset_from_trustframework")
+    assert example["request"]["body"]["id"] == "keyset1"
+    assert example["source"].startswith("microsoft-graph-docs/api-reference/beta/api/")
+    assert any(
+        "create_trustframeworkkeyset_from_trustframework" in w.message
+        and "000_6cf21139c8ac777f.txt:" in w.message
+        for w in graph.warnings
+    )
+
+
+def test_graph_generatekey_trailing_comma_is_repaired(graph: BuildResult) -> None:
+    body = fixture(graph, "trustframeworkkeyset_generatekey")["response"]["body"]
+    assert body["n"] == "rd54s6"
+    assert any(
+        w.file.endswith("trustframeworkkeyset-generatekey.md") and "trailing comma" in w.message
+        for w in graph.warnings
+    )
+
+
+def test_graph_key_times_are_int64_and_secrets_write_only(graph: BuildResult) -> None:
+    defs = schema(graph, "getActiveKey")["$defs"]
+    key = defs["microsoft.graph.trustFrameworkKey.read"]["properties"]
+    assert key["nbf"] == {"type": ["integer", "null"], "format": "int64"}
+    assert {n for n, p in key.items() if p.get("not") == {}} == {
+        "k", "d", "p", "q", "dp", "dq", "qi",
+    }  # fmt: skip
+    upload = schema(graph, "uploadPkcs12")["$defs"]["request"]["properties"]
+    assert upload["key"]["writeOnly"] is True and upload["password"]["writeOnly"] is True
+    assert (
+        "writeOnly"
+        not in schema(graph, "uploadCertificate")["$defs"]["request"]["properties"]["key"]
+    )
+    assert schema(graph, "uploadSecret")["$defs"]["request"]["properties"]["k"]["writeOnly"]
+
+
+def test_graph_update_key_v2_is_a_status_patch_without_permissions(graph: BuildResult) -> None:
+    contract = schema(graph, "updateKeyV2")
+    meta = contract["x-mockgraph"]
+    assert (meta["status"], meta["requestBody"]) == (204, True)
+    assert meta["permissions"] == {"delegatedWork": [], "delegatedPersonal": [], "application": []}
+    assert contract["$defs"]["request"]["properties"]["status"]["enum"] == [
+        "enabled",
+        "disabled",
+        "unknownFutureValue",
+    ]
+    assert fixture(graph, "update_trustframeworkkey_v2")["placeholders"] == [
+        "trustFrameworkKeySetId"
+    ]
