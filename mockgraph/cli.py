@@ -1,4 +1,5 @@
-"""The ``mockgraph`` command: ``serve`` and ``contracts build``, with click as Flask uses it."""
+"""The ``mockgraph`` command: ``serve``, ``contracts build`` and ``token``, with click as Flask
+uses it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .app import create_app
 from .config import Config
 from .errors import StartupError
 from .serving import is_loopback, run
+from .tokens import GRAPH_AUDIENCE, make_token
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,6 +48,12 @@ def main() -> None:
 @click.option("--fault", "faults", multiple=True, help="A fault rule; repeat for several.")
 @click.option("--journal-size", type=click.IntRange(0), help="Exchanges the journal keeps.")
 @click.option("--no-auth", is_flag=True, help="Accept requests without a bearer token.")
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="An origin browsers may call from (default: any localhost origin); '*' for any; repeat.",
+)
 def serve(
     host: str,
     port: int,
@@ -58,6 +66,7 @@ def serve(
     faults: tuple[str, ...],
     journal_size: int | None,
     no_auth: bool,
+    cors_origins: tuple[str, ...],
 ) -> None:
     """Serve the mock at http://HOST:PORT/beta."""
     if not is_loopback(host) and not allow_remote:
@@ -85,6 +94,8 @@ def serve(
         changes["journal_size"] = journal_size
     if no_auth:
         changes["require_auth"] = False
+    if cors_origins:
+        changes["cors_origins"] = cors_origins
     config = config.replace(**changes)
     try:
         app = create_app(config)
@@ -120,6 +131,9 @@ def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
     result = docpages.build(list(doc_paths))
     for warning in result.warnings:
         click.echo(f"warning: {warning.file}:{warning.line}: {warning.message}", err=True)
+    if not result.files:
+        # Writing an empty result would delete every checked-in contract.
+        raise click.ClickException("the docs gave no operation or example; nothing written")
     if check:
         stale = docpages.check(result, out)
         for path in stale:
@@ -134,3 +148,22 @@ def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
         return
     changed = docpages.write(result, out)
     click.echo(f"wrote {len(changed)} changed file(s) of {len(result.files)}")
+
+
+@main.command()
+@click.option("--scp", help='Delegated permissions, space-separated: "A B".')
+@click.option("--roles", multiple=True, help="An application permission; repeat for several.")
+@click.option(
+    "--exp",
+    "expires_in",
+    default=3600,
+    show_default=True,
+    type=int,
+    help="Lifetime in seconds from now; negative makes an expired token.",
+)
+@click.option("--aud", default=GRAPH_AUDIENCE, show_default=True, help="The audience claim.")
+def token(scp: str | None, roles: tuple[str, ...], expires_in: int, aud: str) -> None:
+    """Print a test access token (a JWT, not verified by the mock) holding --scp or --roles."""
+    if (scp is None) == (not roles):
+        raise click.UsageError("give either --scp (delegated) or --roles (application)")
+    click.echo(make_token(scp=scp, roles=roles or None, expires_in=expires_in, audience=aud))

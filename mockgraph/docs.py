@@ -24,14 +24,22 @@ import json
 import os
 import posixpath
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["OPERATIONS", "BuildResult", "DocWarning", "Operation", "build", "check", "write"]
+__all__ = [
+    "OPERATIONS",
+    "BuildResult",
+    "DocWarning",
+    "Operation",
+    "build",
+    "check",
+    "match_operation",
+    "write",
+]
 
 Json = dict[str, Any]
 
@@ -205,7 +213,6 @@ class _Annotation:
 
 @dataclass
 class _Block:
-    info: str
     line: int
     content: list[tuple[int, str]]
     section: str
@@ -227,7 +234,6 @@ class _Page:
     blocks: list[_Block] = field(default_factory=list)
     tables: list[_Table] = field(default_factory=list)
     prose: list[tuple[int, str, str]] = field(default_factory=list)  # line, section, text
-    loose: list[_Annotation] = field(default_factory=list)  # annotations without a block
 
     def section_prose(self, section: str) -> list[tuple[int, str]]:
         return [(n, t) for n, s, t in self.prose if s == section]
@@ -264,9 +270,9 @@ def _scan(page: _Page, text: str, sink: _Sink) -> None:
     def drop_pending() -> None:
         nonlocal pending
         if pending is not None:
+            # "permissions" and "#page.annotation" annotations stand alone.
             if pending.valid and pending.block_type in _EXPECTS_BLOCK:
                 sink.warn(page.file, pending.line, "annotation is not followed by a code block")
-            page.loose.append(pending)
             pending = None
 
     while i < n:
@@ -286,8 +292,7 @@ def _scan(page: _Page, text: str, sink: _Sink) -> None:
                 j += 1
             if j >= n:
                 sink.warn(page.file, lineno, "code block is never closed; read to the page end")
-            info = fence.group(2).strip().split(" ")[0].lower() if fence.group(2) else ""
-            page.blocks.append(_Block(info, lineno, content, section, pending))
+            page.blocks.append(_Block(lineno, content, section, pending))
             pending = None
             i = j + 1
             continue
@@ -361,19 +366,19 @@ def _strip_trailing_commas(text: str) -> tuple[str, list[int]]:
         elif char == '"':
             in_string = True
         elif char == ",":
-            rest = text[i + 1 :].lstrip(" \t\r\n")
-            if rest[:1] in ("}", "]"):
+            j = i + 1
+            while j < len(text) and text[j] in " \t\r\n":
+                j += 1
+            if text[j : j + 1] in ("}", "]"):
                 removed.append(i)
                 continue
         out.append(char)
     return "".join(out), removed
 
 
-def _load_json(
-    page: _Page, lines: list[tuple[int, str]], what: str, sink: _Sink
-) -> tuple[bool, Any]:
-    """Parse a JSON body, repairing trailing commas (each one warned). ``(False, None)`` when
-    the body is not JSON even after the repair (warned too)."""
+def _load_json(page: _Page, lines: list[tuple[int, str]], what: str, sink: _Sink) -> Any:
+    """Parse a JSON body, repairing trailing commas (each one warned). ``None`` when the body
+    is not JSON even after the repair (warned too)."""
     text = "\n".join(t for _, t in lines)
     fixed, removed = _strip_trailing_commas(text)
     try:
@@ -381,11 +386,11 @@ def _load_json(
     except json.JSONDecodeError as exc:
         where = lines[min(max(exc.lineno - 1, 0), len(lines) - 1)][0]
         sink.warn(page.file, where, f"{what} is not valid JSON ({exc.msg}); left out")
-        return False, None
+        return None
     for offset in removed:
         where = lines[text.count("\n", 0, offset)][0]
         sink.warn(page.file, where, f"trailing comma in {what} removed")
-    return True, value
+    return value
 
 
 def _canonical_header(name: str) -> str:
@@ -427,8 +432,7 @@ def _body(
     kind = headers.get("Content-Type", "application/json").lower()
     if "json" not in kind:
         return "\n".join(t for _, t in lines)
-    _, value = _load_json(page, lines, what, sink)
-    return value
+    return _load_json(page, lines, what, sink)
 
 
 @dataclass
@@ -670,7 +674,7 @@ def _schema_of(prop: _Prop, side: str) -> Json:
             item["description"] = f"{' or '.join(prop.values)}, in any letter case"
         else:
             # Null is not among the documented values: a constrained member is set or left out.
-            pass
+            item["enum"] = list(prop.values)
     nullable = not prop.key
     if prop.collection:
         schema: Json = {"type": ["array", "null"] if nullable else "array", "items": item}
@@ -1099,17 +1103,12 @@ def _documented_response(
         if status == 204 or response["body"] is None:
             return _ResponseSpec(status, None, False)
         fqn = types.find(exchange.response_type) if exchange.response_type else None
-        if exchange.response_type and fqn is None:
-            sink.warn(
-                page.file,
-                exchange.line,
-                f"response type {exchange.response_type} has no resource page; no response schema",
-            )
         if fqn is None:
             prose = _prose_response(page, types)
             fqn = prose.type if prose else None
         if fqn is None:
-            sink.warn(page.file, exchange.line, "response body of unknown type; no response schema")
+            what = exchange.response_type or "of unknown type"
+            sink.warn(page.file, exchange.line, f"response {what} has no resource page; no schema")
         return _ResponseSpec(status, fqn, exchange.is_collection)
     prose = _prose_response(page, types)
     if prose is None:
@@ -1331,13 +1330,15 @@ def write(result: BuildResult, out: Path) -> list[str]:
         if _on_disk(target) == text:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+        # Not tempfile.mkstemp: its files are 0600 and os.replace keeps that mode.
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-                stream.write(text)
+            with os.fdopen(os.open(temporary, flags, 0o666), "wb") as stream:
+                stream.write(text.encode("utf-8"))
             os.replace(temporary, target)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
         changed.append(rel)
     for rel in _stale(result, out):

@@ -97,3 +97,16 @@ def test_live_serve_on_a_free_port_answers_a_real_request() -> None:
         process.wait(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def test_build_refuses_docs_that_give_nothing(tmp_path: Path) -> None:
+    (tmp_path / "schemas").mkdir()
+    kept = tmp_path / "schemas" / "createKeySet.json"
+    kept.write_text("{}")
+    empty = tmp_path / "empty.md"
+    empty.write_text("# nothing here\n")
+    result = CliRunner().invoke(
+        main, ["contracts", "build", "--docs", str(empty), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert kept.read_text() == "{}"

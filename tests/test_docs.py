@@ -8,6 +8,8 @@ operation), ``later/`` a second folder that redefines the create page's example.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -384,6 +386,16 @@ def test_earlier_entry_loses_when_the_order_is_reversed() -> None:
     assert fixture(result, "make_set")["request"]["body"]["id"] == "alpha"
 
 
+def test_folder_pages_are_read_by_path_components_so_contrib_copies_come_later() -> None:
+    # "repo/get.md" before "repo-contrib/get.md" (a plain string sort would swap them), as
+    # shared/graph-docs holds microsoft-graph-docs and the newer microsoft-graph-docs-contrib.
+    result = docs.build([PAGES / "order"])
+    read_set = fixture(result, "read_set")
+    assert read_set["source"].startswith("repo-contrib/get.md:")
+    assert read_set["request"]["path"] == "/beta/trustFramework/keySets('repo-contrib')"
+    assert read_set["operation"] == "getKeySet"
+
+
 def test_two_builds_give_identical_text() -> None:
     first, second = docs.build([SITE, LATER]), docs.build([SITE, LATER])
     assert first == second
@@ -432,6 +444,19 @@ def test_write_rewrites_only_changes_and_removes_stale_files(
     assert not stale.exists() and keep.exists()
     for rel, text in site.files.items():
         assert (tmp_path / rel).read_bytes() == text.encode("utf-8")
+
+
+def test_written_files_get_the_ordinary_mode_not_a_private_one(
+    site: BuildResult, tmp_path: Path
+) -> None:
+    mask = os.umask(0o022)
+    try:
+        docs.write(site, tmp_path)
+    finally:
+        os.umask(mask)
+    modes = {stat.S_IMODE((tmp_path / rel).stat().st_mode) for rel in site.files}
+    assert modes == {0o644}
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 # --- the real Graph pages -------------------------------------------------------------------
