@@ -48,7 +48,7 @@ def test_check_fails_and_names_the_file_when_a_contract_was_edited(tmp_path: Pat
 def test_build_reports_page_defects_as_warnings_not_tracebacks(tmp_path: Path) -> None:
     page = tmp_path / "broken.md"
     page.write_text(
-        '<!-- { "blockType": "request", "name": "broken" -->\n'
+        '<!-- { "blockType": "request", "name": "broken" } -->\n'
         '```http\nPOST https://graph.microsoft.com/beta/trustFramework/keySets\n\n{"id": 1,}\n```\n'
     )
     result = CliRunner().invoke(
