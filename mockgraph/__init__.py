@@ -4,6 +4,7 @@ from .app import create_app
 from .config import Config
 from .errors import GraphError
 from .models import Key, KeySet
+from .server import MockGraphServer
 from .store import Store
 
-__all__ = ["Config", "GraphError", "Key", "KeySet", "Store", "create_app"]
+__all__ = ["Config", "GraphError", "Key", "KeySet", "MockGraphServer", "Store", "create_app"]

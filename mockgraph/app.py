@@ -11,7 +11,19 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import auth, journal, routes
+from . import (
+    auth,
+    batch,
+    control,
+    cors,
+    faults,
+    journal,
+    openapi,
+    persistence,
+    recording,
+    routes,
+    statefile,
+)
 from .config import Config
 from .contracts import Contracts
 from .errors import GraphError, InternalError, PayloadTooLarge, error_body, from_http_exception
@@ -23,11 +35,19 @@ log = logging.getLogger("mockgraph")
 
 #: Optional parts, each ``install(app, state)``: they register their own request hooks (in
 #: this order) and keep their objects in ``state.services``.
-#: Order (insert new parts at their place, one per line): cors, journal, auth, faults,
-#: control, batch, openapi, recording, persistence.
+#: Order (insert new parts at their place, one per line): statefile (the --state seed), cors,
+#: journal, auth, faults, control, batch, openapi, recording, persistence.
 INSTALLERS: tuple[Callable[[Flask, MockGraph], None], ...] = (
+    statefile.install,
+    cors.install,
     journal.install,
     auth.install,
+    faults.install,
+    control.install,
+    batch.install,
+    openapi.install,
+    recording.install,
+    persistence.install,
 )
 
 
@@ -70,7 +90,8 @@ def _check_response(response: Response) -> Response:
     """Check the mock's own success answer against its contract; violations are logged and
     kept in ``g.contract_violations`` for the journal (they are bugs of the mock)."""
     state: MockGraph = mockgraph()
-    operation = routes.current_operation()
+    # A CORS preflight matches a route's URL but is no call of its operation.
+    operation = routes.current_operation() if request.method != "OPTIONS" else None
     violations: list[str] = []
     if state.config.validate_responses and operation and 200 <= response.status_code < 300:
         contract = state.contracts.get(operation)

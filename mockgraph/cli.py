@@ -1,5 +1,5 @@
-"""The ``mockgraph`` command: ``serve``, ``contracts build`` and ``token``, with click as Flask
-uses it."""
+"""The ``mockgraph`` command: ``serve``, ``contracts build``/``verify``, ``record`` and
+``token``, with click as Flask uses it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import Any
 import click
 
 from . import docs as docpages
+from . import recording
+from . import verify as verification
 from .app import create_app
 from .config import Config
+from .contracts import Contracts
 from .errors import StartupError
-from .serving import is_loopback, run
+from .serving import PRODUCTION_SERVERS, is_loopback, run
 from .tokens import GRAPH_AUDIENCE, make_token
 
 
@@ -29,6 +32,13 @@ def main() -> None:
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
 @click.option("--dev", is_flag=True, help="Use Werkzeug's development server instead.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--server",
+    type=click.Choice(["auto", *PRODUCTION_SERVERS]),
+    default="auto",
+    show_default=True,
+    help="Production server (auto: granian, else waitress); --dev overrides it.",
+)
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -60,6 +70,7 @@ def serve(
     allow_remote: bool,
     dev: bool,
     threads: int,
+    server: str,
     state: Path | None,
     state_file: Path | None,
     record_dir: Path | None,
@@ -101,7 +112,11 @@ def serve(
         app = create_app(config)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from None
-    sys.exit(run(app, config, dev=dev, threads=threads))
+    try:
+        status = run(app, config, dev=dev, threads=threads, server=server)
+    except StartupError as exc:  # e.g. the port is in use
+        raise click.ClickException(str(exc)) from None
+    sys.exit(status)
 
 
 @main.group()
@@ -148,6 +163,98 @@ def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
         return
     changed = docpages.write(result, out)
     click.echo(f"wrote {len(changed)} changed file(s) of {len(result.files)}")
+
+
+def _load_contracts(directory: Path | None) -> Contracts | None:
+    """``--contracts DIR``, or ``None`` for the shipped ones; a bad folder is a clean error."""
+    if directory is None:
+        return None
+    try:
+        return Contracts.load(directory)
+    except Exception as exc:  # a broken contract file: any library's error, shown as one line
+        raise click.ClickException(f"cannot load the contracts of {directory}: {exc}") from None
+
+
+@contracts.command("verify")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--replay", is_flag=True, help="Also replay each request on a fresh mock and compare answers."
+)
+@click.option(
+    "--contracts",
+    "contracts_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of contracts to check against (default: the ones installed with mockgraph).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also show the notes (known doc defects).")
+def verify(
+    paths: tuple[Path, ...], replay: bool, contracts_dir: Path | None, verbose: bool
+) -> None:
+    """Check example files (folders or files; default: the documented examples installed with
+    mockgraph) against the contracts. Exits 1 on any difference."""
+    report = verification.verify(paths, replay=replay, contracts=_load_contracts(contracts_dir))
+    click.echo(report.format(notes=verbose))
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option("--upstream", required=True, help="Base URL to forward /beta to (a real Graph).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the exchanges to.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for the upstream's answer.",
+)
+@click.option(
+    "--contracts",
+    "contracts_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of contracts to check against (default: the ones installed with mockgraph).",
+)
+def record(
+    upstream: str,
+    out: Path,
+    host: str,
+    port: int,
+    allow_remote: bool,
+    threads: int,
+    timeout: float,
+    contracts_dir: Path | None,
+) -> None:
+    """A recording proxy at http://HOST:PORT/beta: forwards every request to UPSTREAM, returns
+    its answer unchanged, checks both directions against the contracts and writes each
+    exchange into OUT (secrets redacted)."""
+    if not is_loopback(host) and not allow_remote:
+        # Bearer tokens for the real Graph pass through the proxy.
+        raise click.UsageError(
+            f"refusing to bind {host}: it is not a loopback address (pass --allow-remote)"
+        )
+    try:
+        app = recording.create_proxy(
+            upstream, out, contracts=_load_contracts(contracts_dir), timeout=timeout
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--upstream") from None
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    target = recording.proxy_of(app).upstream.url
+    click.echo(f"recording {target} into {out}", err=True)
+    try:
+        status = run(app, Config(host=host, port=port), threads=threads)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(status)
 
 
 @main.command()

@@ -45,7 +45,7 @@ class Config:
     cors_origins: tuple[str, ...] | None = None
     #: A fixed "now" (seconds since the epoch) for key validity windows; ``None`` = wall clock.
     clock: float | None = None
-    #: Fault rules (see ``mockgraph.faults``), e.g. ``("every 3 write -> 429 retry 2",)``.
+    #: Fault rules (see ``mockgraph.faults``), e.g. ``("every 3rd write -> 429 retry-after=2",)``.
     faults: tuple[str, ...] = ()
     #: Directory that ``--record`` writes exchanges to.
     record_dir: Path | None = None

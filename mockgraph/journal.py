@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from .config import CONTROL_PATH
 from .redact import redact_body, redact_headers
 from .state import MockGraph
 
@@ -118,6 +119,9 @@ def install(app: Flask, state: MockGraph) -> None:
 
     @app.after_request
     def _record(response: Response) -> Response:
+        if request.path.startswith(CONTROL_PATH + "/"):
+            # The control API reads and clears the journal: its own calls would only crowd it.
+            return response
         started = g.get("journal_started") or (time.time(), time.monotonic(), time.perf_counter())
         operation = (request.endpoint or "").removeprefix("graph.") or None
         body = _request_body(state.config.max_body_bytes)

@@ -41,3 +41,14 @@ def client(app: Flask) -> Iterator[FlaskClient]:
 @pytest.fixture
 def state(app: Flask) -> MockGraph:
     return mockgraph(app)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # mockgraph's pytest plugin is loaded by the installed package's pytest11 entry point. From
+    # a checkout that is not installed, register it here, so its fixtures (and the README's
+    # twins in tests/examples/) run all the same; never twice (pluggy refuses that).
+    import mockgraph.pytest_plugin as plugin
+
+    manager = config.pluginmanager
+    if not manager.has_plugin("mockgraph") and not manager.is_registered(plugin):
+        manager.register(plugin, "mockgraph")

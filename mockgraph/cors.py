@@ -1,0 +1,148 @@
+"""CORS for browser apps: which origins may call the mock, the preflight answer, and the
+headers that let a page's script read every answer, errors included (issue 5, part 3).
+
+An allowed origin gets ``Access-Control-Allow-Origin`` (its own value echoed) and the exposed
+headers on every answer, and its preflights are answered 204 before authentication runs (a
+browser never sends ``Authorization`` on a preflight). A disallowed origin gets no CORS headers
+at all, so the browser blocks the page's request; its preflight is answered 403 with Graph's
+error body, which only someone reading the network panel sees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flask import Flask, Response, request
+
+from .errors import AccessDenied, StartupError
+from .state import MockGraph
+
+SERVICE = "cors"
+
+#: ``Config.cors_origins = None``: any port of the loopback names, over http or https.
+LOCAL_ORIGIN = re.compile(r"https?://(?:localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?")
+#: What an exact configured origin must look like: ``scheme://host[:port]``, nothing after.
+_ORIGIN_SHAPE = re.compile(r"[a-z][a-z0-9+.\-]*://[^/?#\s]+")
+
+ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: Always allowed: what a Graph call from a page needs.
+BASE_HEADERS = ("Authorization", "Content-Type", "client-request-id")
+#: Also allowed when a preflight asks for them: headers the Graph SDKs and MSAL send, and the
+#: mock's own per-request headers (``x-mockgraph-*``).
+OPTIONAL_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-language",
+        "cache-control",
+        "consistencylevel",
+        "if-match",
+        "if-none-match",
+        "prefer",
+        "return-client-request-id",
+        "sdkversion",
+    }
+)
+OPTIONAL_PREFIXES = ("x-ms-", "x-mockgraph-")
+EXPOSED_HEADERS = ("request-id", "client-request-id", "Retry-After", "Location")
+#: Seconds a browser may cache a preflight answer (Chromium caps this at 7200).
+MAX_AGE = 600
+
+
+@dataclass(frozen=True)
+class OriginPolicy:
+    """Which ``Origin`` values are allowed. ``origins=None`` allows the loopback origins; a
+    tuple allows exactly those, or any origin when it holds ``*``."""
+
+    origins: frozenset[str] | None = None
+    any_origin: bool = False
+
+    @classmethod
+    def from_config(cls, origins: Iterable[str] | None) -> OriginPolicy:
+        """Raises :class:`StartupError` for a value that is not ``*``, ``null`` or
+        ``scheme://host[:port]``."""
+        if origins is None:
+            return cls()
+        allowed: set[str] = set()
+        for origin in origins:
+            value = origin.strip().rstrip("/").lower()
+            if value == "*":
+                return cls(origins=frozenset(), any_origin=True)
+            if value != "null" and not _ORIGIN_SHAPE.fullmatch(value):
+                raise StartupError(
+                    f"CORS origin {origin!r} is not '*', 'null' or scheme://host[:port] "
+                    "(no path, e.g. http://localhost:3000)."
+                )
+            allowed.add(value)
+        return cls(origins=frozenset(allowed))
+
+    def allows(self, origin: str | None) -> bool:
+        if not origin:
+            return False
+        if self.any_origin:
+            return True
+        if self.origins is None:
+            return LOCAL_ORIGIN.fullmatch(origin.lower()) is not None
+        return origin.lower() in self.origins
+
+
+def allowed_request_headers(requested: str | None) -> list[str]:
+    """The ``Access-Control-Allow-Headers`` list: the base headers, then those of the
+    preflight's ``Access-Control-Request-Headers`` that are allowed (others are left out, so the
+    browser refuses to send them)."""
+    names = list(BASE_HEADERS)
+    seen = {name.lower() for name in names}
+    for raw in (requested or "").split(","):
+        name = raw.strip().lower()
+        if not name or name in seen:
+            continue
+        if name in OPTIONAL_HEADERS or name.startswith(OPTIONAL_PREFIXES):
+            names.append(name)
+            seen.add(name)
+    return names
+
+
+def is_preflight() -> bool:
+    return (
+        request.method == "OPTIONS"
+        and "Origin" in request.headers
+        and "Access-Control-Request-Method" in request.headers
+    )
+
+
+def install(app: Flask, state: MockGraph) -> None:
+    """Answer preflights before any other hook that may refuse the request, and add the CORS
+    headers to every answer for an allowed origin. Raises :class:`StartupError` for a bad
+    ``Config.cors_origins``."""
+    policy = OriginPolicy.from_config(state.config.cors_origins)
+    state.services[SERVICE] = policy
+
+    @app.before_request
+    def _preflight() -> Response | None:
+        if not is_preflight():
+            return None
+        if not policy.allows(request.headers.get("Origin")):
+            raise AccessDenied(f"The origin '{request.headers['Origin']}' is not allowed (CORS).")
+        response = Response(status=204)
+        del response.headers["Content-Type"]
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(ALLOWED_METHODS)
+        response.headers["Access-Control-Allow-Headers"] = ", ".join(
+            allowed_request_headers(request.headers.get("Access-Control-Request-Headers"))
+        )
+        response.headers["Access-Control-Max-Age"] = str(MAX_AGE)
+        # Chromium's Private Network Access: a page on a public origin that is configured as
+        # allowed may call the mock on loopback.
+        if request.headers.get("Access-Control-Request-Private-Network") == "true":
+            response.headers["Access-Control-Allow-Private-Network"] = "true"
+        return response
+
+    @app.after_request
+    def _allow_origin(response: Response) -> Response:
+        response.vary.add("Origin")
+        origin = request.headers.get("Origin")
+        if origin is not None and policy.allows(origin):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            if not is_preflight():
+                response.headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS)
+        return response

@@ -1,0 +1,507 @@
+"""The OpenAPI document of the mocked API: the compiled contracts and the documented examples
+assembled once, at app creation, into one OpenAPI 3.1 document served (no token needed) at
+``GET /_mockgraph/openapi.json`` for schemathesis, Swagger UI and code generators.
+
+OpenAPI 3.1, not 3.0, because its Schema Object *is* JSON Schema draft 2020-12, the dialect of
+the contracts: their schemas go in unchanged, only ``$ref``s move from ``#/$defs/`` to
+``#/components/schemas/``. What the document leaves out (the README lists it): the OData key
+form ``keySets('{id}')`` and the namespaced action aliases (``microsoft.graph.generateKey``,
+``getActiveKey()``), which the mock answers too; routes that have no contract (``keys_v2`` reads);
+and the control API under ``/_mockgraph`` (this document excepted).
+
+Documented examples come from ``fixtures/examples/`` (package ``mockgraph.examples``). The docs'
+responses echo write-only secrets (``k``, ``d``, ``p``, ...) that the real service never returns,
+so those members are dropped from response examples. An example body that holds one of the
+docs' placeholder values (``"kid": "kid-value"``) or breaks its contract is left out rather than
+shown as something the mock would send or accept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from flask import Flask, Response
+from jsonschema import Draft202012Validator
+
+from . import parsing
+from .config import BASE_PATH, CONTROL_PATH, Config
+from .contracts import Contract, packaged
+from .models import SECRET_FIELDS
+from .state import MockGraph
+
+SERVICE = "openapi"
+#: Where the document is served.
+DOCUMENT_PATH = CONTROL_PATH + "/openapi.json"
+OPENAPI_VERSION = "3.1.0"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+TAG = "trustFrameworkKeySet"
+ERROR_SCHEMA = "microsoft.graph.ODataErrors.ODataError"
+SECURITY_SCHEME = "bearer"
+
+#: Methods a route answers besides its contract's, with their own operation ids.
+#: routes.update_keyset: the docs' update page says PUT; the official OpenAPI and SDK send PATCH.
+EXTRA_METHODS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "updateKeySet": (("PATCH", "updateKeySetPatch"),),
+}
+
+#: Operations a create answer's ``id`` feeds (OpenAPI links: schemathesis' stateful phase and
+#: code generators follow them).
+_LINKED_FROM_CREATE = (
+    "getKeySet",
+    "updateKeySet",
+    "deleteKeySet",
+    "generateKey",
+    "uploadSecret",
+    "uploadCertificate",
+    "uploadPkcs12",
+    "getActiveKey",
+)
+
+#: The docs' placeholder values: ``<member>-value`` (``"kid-value"``), and the upload pages'
+#: ``Base64-encoded-pfx-content`` and ``application-secret-to-be-uploaded``.
+PLACEHOLDER = re.compile(r"^[\w.]+-value$|^Base64-encoded-[\w-]+$|^[\w-]+-to-be-uploaded$")
+
+_REF = "#/$defs/"
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_HEADER_REFS = {
+    "request-id": {"$ref": "#/components/headers/request-id"},
+    "client-request-id": {"$ref": "#/components/headers/client-request-id"},
+}
+
+
+def install(app: Flask, state: MockGraph) -> None:
+    """Build the document once (kept in ``state.services["openapi"]``) and serve it."""
+    document = build_document(state.contracts.values(), state.config, load_examples())
+    state.services[SERVICE] = document
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def openapi_document() -> Response:
+        return Response(body, content_type="application/json")
+
+    app.add_url_rule(
+        DOCUMENT_PATH, endpoint="mockgraph_openapi", view_func=openapi_document, methods=["GET"]
+    )
+
+
+def load_examples(directory: Traversable | None = None) -> list[dict[str, Any]]:
+    """The documented example exchanges (``"documented": true``) in ``directory`` (default: the
+    ones shipped with the package), sorted by name. Recorded exchanges are not documentation."""
+    root = directory if directory is not None else packaged("examples", "fixtures/examples")
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            example = json.loads(entry.read_text(encoding="utf-8"))
+            if isinstance(example, dict) and example.get("documented") is True:
+                found.append(example)
+    return found
+
+
+def build_document(
+    contracts: Iterable[Contract],
+    config: Config | None = None,
+    examples: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """One OpenAPI 3.1 document for ``contracts``, with ``examples`` (example fixtures) attached
+    to the operations they exercise. ``config`` supplies the list's ``$top`` bound and whether
+    a bearer token is required. A pure function: same input, same document."""
+    config = config or Config()
+    ordered = sorted(contracts, key=lambda c: (c.path, c.operation))
+    by_operation: dict[str, list[Mapping[str, Any]]] = {}
+    for example in examples:
+        by_operation.setdefault(str(example.get("operation")), []).append(example)
+
+    schemas: dict[str, Any] = {ERROR_SCHEMA: _error_schema()}
+    paths: dict[str, dict[str, Any]] = {}
+    for contract in ordered:
+        names = _component_names(contract, schemas)
+        for local, component in names.items():
+            schemas.setdefault(component, _rewrite(contract.schema["$defs"][local], names))
+        item = paths.setdefault(contract.path, {})
+        placeholders = _PLACEHOLDER.findall(contract.path)
+        if placeholders:
+            item["parameters"] = [_path_parameter(name) for name in placeholders]
+        operation = _operation(contract, names, config, by_operation.get(contract.operation, []))
+        item[contract.method.lower()] = operation
+        for method, operation_id in EXTRA_METHODS.get(contract.operation, ()):
+            item[method.lower()] = {**operation, "operationId": operation_id}
+
+    return {
+        "openapi": OPENAPI_VERSION,
+        "jsonSchemaDialect": DIALECT,
+        "info": {
+            "title": "mockgraph: Microsoft Graph beta trustFramework/keySets (mock)",
+            "version": _version(),
+            "description": (
+                "Generated by mockgraph from its JSON Schema contracts (draft 2020-12, hence "
+                "OpenAPI 3.1). Operation ids are the contracts' names."
+            ),
+        },
+        # Relative: resolved against where this document was fetched, so it names the very
+        # server (host and port) that served it, however it was started.
+        "servers": [{"url": BASE_PATH, "description": "this mockgraph server"}],
+        "tags": [{"name": TAG}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": {"error": _error_response()},
+            "headers": _headers(),
+            "securitySchemes": {
+                SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mockgraph")
+    except PackageNotFoundError:  # imported from a source checkout
+        return "0+source"
+
+
+# -- schemas ---------------------------------------------------------------------------------
+
+
+def _component_names(contract: Contract, taken: Mapping[str, Any]) -> dict[str, str]:
+    """Each ``$defs`` name of ``contract`` -> its components/schemas name. Resource definitions
+    are shared between contracts when they and everything they reach are identical; otherwise
+    (and always for ``request``/``response``) they are prefixed with the operation id."""
+    defs: Mapping[str, Any] = contract.schema.get("$defs", {})
+    names: dict[str, str] = {}
+    for local in defs:
+        shared = local not in ("request", "response")
+        if shared and local in taken:
+            shared = _closure(defs, local) == _closure_of_components(taken, local)
+        names[local] = local if shared else f"{contract.operation}.{local}"
+    # A shared definition that reaches a prefixed one would point at the other contract's copy.
+    changed = True
+    while changed:
+        changed = False
+        for local, component in names.items():
+            if component == local and any(
+                names[dep] != dep for dep in _closure(defs, local) if dep != local
+            ):
+                names[local] = f"{contract.operation}.{local}"
+                changed = True
+    return names
+
+
+def _closure(defs: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``name`` and every definition it reaches through ``$ref``, by local name."""
+    found: dict[str, Any] = {}
+    queue = [name]
+    while queue:
+        current = queue.pop()
+        if current in found or current not in defs:
+            continue
+        found[current] = defs[current]
+        queue.extend(_refs(defs[current], _REF))
+    return found
+
+
+def _closure_of_components(components: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The same closure over already rewritten components, with refs read back as local."""
+    found: dict[str, Any] = {}
+    queue = [name]
+    prefix = "#/components/schemas/"
+    while queue:
+        current = queue.pop()
+        if current in found or current not in components:
+            continue
+        found[current] = _unrewrite(components[current])
+        queue.extend(_refs(components[current], prefix))
+    return found
+
+
+def _refs(schema: Any, prefix: str) -> Iterator[str]:
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith(prefix):
+                yield value[len(prefix) :]
+            else:
+                yield from _refs(value, prefix)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _refs(value, prefix)
+
+
+def _rewrite(schema: Any, names: Mapping[str, str]) -> Any:
+    """A copy of ``schema`` with ``#/$defs/x`` refs pointing at ``#/components/schemas/...``."""
+    if isinstance(schema, dict):
+        out = {}
+        for key, value in schema.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith(_REF):
+                local = value[len(_REF) :]
+                out[key] = "#/components/schemas/" + names.get(local, local)
+            else:
+                out[key] = _rewrite(value, names)
+        return out
+    if isinstance(schema, list):
+        return [_rewrite(value, names) for value in schema]
+    return schema
+
+
+def _unrewrite(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {
+            key: (
+                _REF + value.rsplit("/", 1)[1]
+                if key == "$ref" and isinstance(value, str)
+                else _unrewrite(value)
+            )
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_unrewrite(value) for value in schema]
+    return schema
+
+
+def _error_schema() -> dict[str, Any]:
+    """Graph's error body (``concepts/errors.md``) as ``mockgraph.errors.error_body`` makes it."""
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "innerError"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "innerError": {
+                        "type": "object",
+                        "required": ["date", "request-id", "client-request-id"],
+                        "properties": {
+                            # UTC, whole seconds, no offset: Graph's own format.
+                            "date": {
+                                "type": "string",
+                                "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+                            },
+                            "request-id": {"type": "string"},
+                            "client-request-id": {"type": "string"},
+                        },
+                    },
+                },
+            }
+        },
+    }
+
+
+# -- operations ------------------------------------------------------------------------------
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if name == "id":
+        # The characters a key set id can have (parsing.ID_PATTERN), prefix of any length.
+        schema["pattern"] = parsing.ID_PATTERN.pattern.replace("{1,256}", "+")
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _list_parameters(config: Config) -> list[dict[str, Any]]:
+    """The OData options of the list (``mockgraph.odata``), under their ``$`` names."""
+
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+
+    return [
+        query(
+            "$top",
+            {"type": "integer", "minimum": 1, "maximum": config.max_page_size},
+            f"Page size; {config.default_page_size} when absent.",
+        ),
+        query("$skip", {"type": "integer", "minimum": 0}, "Key sets to pass over."),
+        query("$skiptoken", {"type": "string"}, "The cursor of an @odata.nextLink."),
+        {
+            **query(
+                "$select",
+                # Repeats are accepted (odata.parse_list_query), so no uniqueItems.
+                {"type": "array", "items": {"enum": ["id", "keys"]}, "minItems": 1},
+                "Properties to answer.",
+            ),
+            "style": "form",
+            "explode": False,
+        },
+        query("$orderby", {"enum": ["id", "id asc", "id desc"]}, "Order of the ids."),
+        query(
+            "$filter",
+            {"type": "string"},
+            "Only \"id eq '...'\" and \"startswith(id,'...')\".",
+        ),
+        query(
+            "$count",
+            {"type": "boolean"},
+            "true is answered 400: counting is not supported in Azure AD B2C tenants.",
+        ),
+    ]
+
+
+def _operation(
+    contract: Contract,
+    names: Mapping[str, str],
+    config: Config,
+    examples: list[Mapping[str, Any]],
+) -> dict[str, Any]:
+    defs: Mapping[str, Any] = contract.schema.get("$defs", {})
+    operation: dict[str, Any] = {
+        "operationId": contract.operation,
+        "summary": f"{contract.operation}: {contract.method} {contract.path}",
+        "tags": [TAG],
+    }
+    if contract.operation == "listKeySets":
+        operation["parameters"] = _list_parameters(config)
+    if "request" in defs:
+        media: dict[str, Any] = {"schema": {"$ref": _component(names["request"])}}
+        request_examples = _request_examples(contract, examples)
+        if request_examples:
+            media["examples"] = request_examples
+        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+
+    success: dict[str, Any] = {
+        "description": f"{contract.status}: what the doc page documents.",
+        "headers": dict(_HEADER_REFS),
+    }
+    if "response" in defs and contract.status != 204:
+        media = {"schema": {"$ref": _component(names["response"])}}
+        response_examples = _response_examples(contract, examples)
+        if response_examples:
+            media["examples"] = response_examples
+        success["content"] = {"application/json": media}
+    if contract.operation == "createKeySet":
+        success["headers"]["Location"] = {"$ref": "#/components/headers/Location"}
+        success["links"] = {
+            target: {"operationId": target, "parameters": {"id": "$response.body#/id"}}
+            for target in _LINKED_FROM_CREATE
+        }
+    # 4XX/5XX rather than `default` (which the official OpenAPI uses): the documented success
+    # status is then the only 2xx/3xx allowed, so a checker catches a wrong success status.
+    operation["responses"] = {
+        str(contract.status): success,
+        "4XX": {"$ref": "#/components/responses/error"},
+        "5XX": {"$ref": "#/components/responses/error"},
+    }
+    operation["security"] = _security(contract, config)
+    operation["x-mockgraph-operation"] = contract.operation
+    operation["x-mockgraph-permissions"] = {k: list(v) for k, v in contract.permissions.items()}
+    return operation
+
+
+def _component(name: str) -> str:
+    return "#/components/schemas/" + name
+
+
+def _security(contract: Contract, config: Config) -> list[dict[str, list[str]]]:
+    """Alternatives, one per accepted permission (OpenAPI 3.1 lets a non-OAuth scheme name
+    roles); any bearer token when the page lists none. With auth off, none is needed."""
+    granted = sorted(
+        {p for key in ("delegatedWork", "application") for p in contract.permissions.get(key, ())}
+    )
+    alternatives = [{SECURITY_SCHEME: [p]} for p in granted] or [{SECURITY_SCHEME: []}]
+    if not config.require_auth:
+        alternatives.append({})
+    return alternatives
+
+
+# -- examples --------------------------------------------------------------------------------
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in SECRET_FIELDS}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def _has_placeholder(value: Any) -> bool:
+    if isinstance(value, str):
+        return PLACEHOLDER.match(value) is not None
+    if isinstance(value, dict):
+        return any(_has_placeholder(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_placeholder(v) for v in value)
+    return False
+
+
+def _showable(body: Any, validator: Draft202012Validator | None) -> bool:
+    return validator is not None and not _has_placeholder(body) and validator.is_valid(body)
+
+
+def _summary(example: Mapping[str, Any]) -> str:
+    text = f"Documented example ({example.get('source', 'the Graph docs')})"
+    if example.get("truncated"):
+        text += "; shortened on its page"
+    return text
+
+
+def _request_examples(
+    contract: Contract, examples: list[Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for example in examples:
+        body = (example.get("request") or {}).get("body")
+        if body is None or not _showable(body, contract.request):
+            continue
+        out[str(example["name"])] = {"summary": _summary(example), "value": body}
+    return out
+
+
+def _response_examples(
+    contract: Contract, examples: list[Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for example in examples:
+        response = example.get("response") or {}
+        if response.get("status") != contract.status or response.get("body") is None:
+            continue
+        body = _without_secrets(response["body"])
+        if not _showable(body, contract.response):
+            continue
+        out[str(example["name"])] = {"summary": _summary(example), "value": body}
+    return out
+
+
+# -- shared responses and headers ------------------------------------------------------------
+
+
+def _error_response() -> dict[str, Any]:
+    return {
+        "description": "Graph's error body, with the status of the error.",
+        "headers": {
+            **_HEADER_REFS,
+            "Retry-After": {"$ref": "#/components/headers/Retry-After"},
+        },
+        "content": {"application/json": {"schema": {"$ref": _component(ERROR_SCHEMA)}}},
+    }
+
+
+def _headers() -> dict[str, Any]:
+    return {
+        "request-id": {
+            "description": "The id the mock gave this request.",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        "client-request-id": {
+            "description": "The client's client-request-id, else the request-id.",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        "Location": {
+            "description": "The new key set, OData key form, relative to the service root.",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        "Retry-After": {
+            "description": "Seconds to wait: 429 and 503 answers (throttling, injected faults).",
+            "schema": {"type": "integer", "minimum": 0},
+        },
+    }

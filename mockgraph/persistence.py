@@ -1,0 +1,238 @@
+"""Durable state (``mockgraph serve --state-file FILE``): the key sets loaded from the file at
+start and the file kept current after every write, atomically, before the write is answered.
+
+How a write becomes durable: the store calls :meth:`Persistence.changed` under its lock after
+each write. Inside a request of this app, that only notes the store version the request
+produced; an ``after_request`` hook then waits until a snapshot at least that new is on disk
+(:meth:`Persistence.sync`), so the answer is sent only once its change is persisted
+(acknowledged == persisted). Concurrent writers share one file write ("group commit"): one
+thread writes the newest snapshot while the others wait for it. Writes outside a request
+(seeding from Python, a reset of the live server) are written at once, under the store lock.
+
+Every write replaces the whole file: the state in a temp file of the same folder, flushed and
+``fsync``-ed, ``os.replace``-d over the old one, then the folder ``fsync``-ed. A ``kill -9`` at any
+moment leaves the old file or the new one, never a torn one. The file is in the format of
+:mod:`mockgraph.statefile` (``--state`` loads it too), one key set per line: key sets are
+immutable and swapped whole, so only those that changed since the last write are encoded again,
+and a write costs one pass over the store plus the file write itself, which grows with the
+store (``benchmarks/bench_persistence.py`` measures it). The encoded lines are kept between
+writes: about the size of the file again in memory. One server owns a state file at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from flask import Flask, Response, current_app, g, has_request_context
+
+from .errors import InternalError, StartupError
+from .models import KeySet
+from .state import EXTENSION, MockGraph
+from .statefile import TOP, load_state
+from .store import Store
+
+SERVICE = "persistence"
+log = logging.getLogger("mockgraph")
+
+#: ``g`` attribute: the newest store version a request of this app has produced.
+_PENDING = "persistence_version"
+
+
+def write_atomically(path: Path, text: str | Iterable[str]) -> None:
+    """Replace ``path`` with ``text`` (UTF-8; a string or its pieces in order) so that a crash
+    leaves the old or the new content. Raises ``OSError`` (the old file is then untouched and
+    the temp file removed)."""
+    folder = path.parent
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in _chunks([text] if isinstance(text, str) else text):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        _remove_quietly(Path(temp))
+        raise
+    _fsync_directory(folder)
+
+
+def _chunks(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[bytes]:
+    """UTF-8 of ``pieces`` in chunks of about ``size`` characters: few system calls without
+    one copy of the whole file in memory (many small writes cost more than the encoding)."""
+    batch: list[str] = []
+    length = 0
+    for piece in pieces:
+        batch.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield "".join(batch).encode("utf-8")
+            batch, length = [], 0
+    if batch:
+        yield "".join(batch).encode("utf-8")
+
+
+def _fsync_directory(folder: Path) -> None:
+    # The rename is only durable once the folder's entry is on disk (POSIX). Windows cannot
+    # open a folder as a file; NTFS journals the rename itself.
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+class Encoder:
+    """The state file text of a snapshot, encoding again only the key sets that are not the very
+    objects encoded last time. Not thread-safe: one writer at a time."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, tuple[KeySet, str]] = {}
+
+    def encode(self, keysets: Sequence[KeySet]) -> str:
+        """The whole text (see :meth:`pieces`)."""
+        return "".join(self.pieces(keysets))
+
+    def pieces(self, keysets: Sequence[KeySet]) -> list[str]:
+        """The text in pieces, to write without joining them into one big string first."""
+        lines: dict[str, tuple[KeySet, str]] = {}
+        for keyset in keysets:
+            known = self._lines.get(keyset.id)
+            if known is None or known[0] is not keyset:
+                text = json.dumps(keyset.to_state(), ensure_ascii=False, separators=(",", ":"))
+                known = (keyset, text)
+            lines[keyset.id] = known
+        self._lines = lines  # key sets deleted since the last write are dropped here
+        if not lines:
+            return [f'{{"{TOP}": []}}\n']
+        pieces = [f'{{"{TOP}": [\n']
+        for _, text in lines.values():
+            pieces += (text, ",\n")
+        pieces[-1] = "\n]}\n"
+        return pieces
+
+
+def _answering_for(store: Store) -> bool:
+    """Whether the request being handled belongs to the app that owns ``store``."""
+    bundle = current_app.extensions.get(EXTENSION)
+    return isinstance(bundle, MockGraph) and bundle.store is store
+
+
+class Persistence:
+    """Keeps ``path`` equal to the state of ``store`` as of its last acknowledged write."""
+
+    def __init__(self, store: Store, path: Path) -> None:
+        self.store = store
+        self.path = path
+        #: The newest store version known to be on disk.
+        self.durable_version = -1
+        #: How many times the file was written (for tests and benchmarks).
+        self.writes = 0
+        self._io = threading.Lock()  # one file write at a time
+        self._cond = threading.Condition()  # guards durable_version and _flushing
+        self._flushing = False
+        self._encoder = Encoder()
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the file if it exists (else keep what the store holds, e.g. ``--state``), write
+        it back at once (so a folder that cannot be written fails now, not at the first write)
+        and follow the store. Raises :class:`StartupError` with the file and the problem."""
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            _remove_quietly(leftover)  # a write cut off by a crash; the file itself is whole
+        if self.path.exists():
+            self.store.load(load_state(self.path))
+        try:
+            self._write(self.store.version, list(self.store))
+        except OSError as exc:
+            raise StartupError(f"cannot write the state file {self.path}: {exc.strerror}") from None
+        self.store.subscribe(self.changed)
+
+    # -- following the store -----------------------------------------------------------------
+    def changed(self, store: Store) -> None:
+        """The store's listener, called under its lock after each write."""
+        if has_request_context() and _answering_for(store):
+            setattr(g, _PENDING, store.version)
+            return
+        # Not answering a request of this app: nothing to defer to, so write now.
+        self._write(store.version, list(store))
+
+    def sync(self, version: int) -> None:
+        """Return once a snapshot of version ``version`` or newer is on disk. Raises
+        ``OSError`` when the file cannot be written (the change then stays in memory only)."""
+        with self._cond:
+            while self.durable_version < version:
+                if not self._flushing:
+                    self._flushing = True
+                    break
+                self._cond.wait()
+            else:
+                return
+        try:
+            # Read the version before the snapshot: the snapshot holds at least that much.
+            newest = self.store.version
+            self._write(newest, list(self.store))
+        finally:
+            with self._cond:
+                self._flushing = False
+                self._cond.notify_all()
+
+    def _write(self, version: int, keysets: Sequence[KeySet]) -> None:
+        with self._io:
+            if version <= self.durable_version:
+                return
+            write_atomically(self.path, self._encoder.pieces(keysets))
+            self.writes += 1
+            with self._cond:
+                self.durable_version = max(self.durable_version, version)
+                self._cond.notify_all()
+
+    def after_request(self, response: Response) -> Response:
+        """Hold the answer of a write until its change is durable; if it cannot be, answer
+        500 instead (the client must not believe the write was kept)."""
+        version = g.pop(_PENDING, None)
+        if version is None:
+            return response
+        try:
+            self.sync(version)
+        except OSError as exc:
+            log.error("could not write the state file %s: %s", self.path, exc)
+            from .app import render_error  # the one renderer; app imports this module
+
+            failed = render_error(
+                InternalError(
+                    "The change was made in memory but could not be written to the state file."
+                )
+            )
+            for name in ("request-id", "client-request-id"):
+                if name in response.headers:
+                    failed.headers[name] = response.headers[name]
+            return failed
+        return response
+
+
+def install(app: Flask, state: MockGraph) -> None:
+    """With ``Config.state_file`` set: load it, keep it current, and hold each write's answer
+    until the write is durable. Without it: nothing."""
+    path = state.config.state_file
+    if path is None:
+        return
+    persistence = Persistence(state.store, Path(path))
+    persistence.start()
+    state.services[SERVICE] = persistence
+    app.after_request(persistence.after_request)

@@ -1,0 +1,205 @@
+"""pytest fixtures for mockgraph (entry point ``pytest11``: loaded wherever mockgraph is
+installed). Fixtures only, no autouse; every name starts with ``mockgraph_``.
+
+``mockgraph_server``
+    A live server (:class:`~mockgraph.MockGraphServer`) started once per session (once per
+    xdist worker, so parallel tests never share data) and reset before each test that uses it.
+``mockgraph_app`` / ``mockgraph_client``
+    An in-process Flask app with fresh state for each test, and its test client (no socket),
+    which sends a bearer token.
+``mockgraph_config``
+    The :class:`~mockgraph.Config` of both; override it in a conftest or test module to change
+    strictness, faults, the clock or limits. When a test's config differs from the one the
+    session server runs, the server swaps in an app built from it (same URL, same socket, the
+    compiled contracts reused) instead of restarting.
+``mockgraph_contracts``
+    The compiled contracts, loaded once per session and shared by every app built here.
+``mockgraph_app_cache``
+    Building an app costs tens of milliseconds (mostly Werkzeug compiling its URL rules), so
+    apps are built once per distinct config (for each of the two fixtures) and reset before
+    every test: a test gets an empty store and journal, the configured clock and fault counters
+    from zero, not a new app object. Do not change ``mockgraph_app.config`` in a test.
+``@pytest.mark.mockgraph_state("keysets.json", ...)``
+    Preload key sets from state files (paths relative to the test file's folder) or state
+    documents into ``mockgraph_app`` and ``mockgraph_server``. On a module or class too; the
+    mark nearest the test wins for a duplicate id.
+
+mockgraph itself is imported only when a fixture is first used, so installing mockgraph does
+not slow down test runs that never use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
+
+    from .config import Config
+    from .contracts import Contracts
+    from .server import MockGraphServer
+    from .store import Store
+
+#: The marker that preloads key sets.
+MARKER = "mockgraph_state"
+#: The bearer token ``mockgraph_client`` sends (any opaque token is accepted by default).
+TOKEN = "mockgraph-test-token"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(*sources): preload key sets from state files (paths relative to the test "
+        "file's folder) or state documents into mockgraph_app and mockgraph_server.",
+    )
+
+
+@pytest.fixture
+def mockgraph_config() -> Config:
+    """The config of ``mockgraph_app`` and ``mockgraph_server``: override this fixture (any
+    scope) to change it."""
+    from .config import Config
+
+    return Config()
+
+
+@pytest.fixture(scope="session")
+def mockgraph_contracts() -> Contracts:
+    """The contracts shipped with mockgraph, compiled once per session."""
+    from .contracts import Contracts
+
+    return Contracts.load()
+
+
+class AppCache:
+    """Apps built from a config, one per (use, config), kept for reuse; the least recently
+    used is dropped beyond ``size``. Configs are compared with ``==``."""
+
+    def __init__(self, contracts: Contracts, size: int = 8) -> None:
+        self.contracts = contracts
+        self.size = size
+        self._apps: list[tuple[str, Config, Flask]] = []
+
+    def get(self, config: Config, use: str) -> Flask:
+        """The app for ``config`` and ``use`` (``"app"`` or ``"server"``), built if needed;
+        as the last test left it (callers reset it)."""
+        from .app import create_app
+
+        for index, (kind, known, app) in enumerate(self._apps):
+            if kind == use and known == config:
+                self._apps.append(self._apps.pop(index))
+                return app
+        app = create_app(config, contracts=self.contracts)
+        self._apps.append((use, config, app))
+        del self._apps[: -self.size]
+        return app
+
+    def __len__(self) -> int:
+        return len(self._apps)
+
+
+@pytest.fixture(scope="session")
+def mockgraph_app_cache(mockgraph_contracts: Contracts) -> AppCache:
+    """The apps of this session, one per distinct config (see the module's docstring)."""
+    return AppCache(mockgraph_contracts)
+
+
+@pytest.fixture
+def mockgraph_app(
+    mockgraph_config: Config, mockgraph_app_cache: AppCache, request: pytest.FixtureRequest
+) -> Flask:
+    """The app of ``mockgraph_config``, reset: an empty store (plus any ``mockgraph_state``
+    key sets), an empty journal, the configured clock."""
+    from .control import reset
+    from .state import mockgraph
+
+    app = mockgraph_app_cache.get(mockgraph_config, "app")
+    state = mockgraph(app)
+    reset(state)
+    _seed_marked(request, state.store)
+    return app
+
+
+@pytest.fixture
+def mockgraph_client(mockgraph_app: Flask) -> Iterator[FlaskClient]:
+    """The test client of ``mockgraph_app``; sends ``Authorization: Bearer`` :data:`TOKEN`."""
+    with mockgraph_app.test_client() as client:
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+        yield client
+
+
+@pytest.fixture(scope="session")
+def mockgraph_session_server(mockgraph_app_cache: AppCache) -> Iterator[MockGraphServer]:
+    """The live server of this session (of this xdist worker), never reset by itself: most
+    tests want ``mockgraph_server``."""
+    from .config import Config
+    from .server import MockGraphServer
+
+    server = MockGraphServer(app=mockgraph_app_cache.get(Config(), "server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mockgraph_server(
+    mockgraph_session_server: MockGraphServer,
+    mockgraph_config: Config,
+    mockgraph_app_cache: AppCache,
+    request: pytest.FixtureRequest,
+) -> Iterator[MockGraphServer]:
+    """The session's live server serving the app of ``mockgraph_config`` (swapped in when
+    the previous test's config differed; same URL), reset and seeded from any
+    ``mockgraph_state`` mark. An error that ended the server's thread fails the test during
+    which it happened, and the server is restarted (on a new port) for the tests after it."""
+    server = mockgraph_session_server
+    _check_or_restart(server)
+    app = mockgraph_app_cache.get(mockgraph_config, "server")
+    if server.app is not app:
+        server.reconfigure(app=app)
+    server.reset()
+    _seed_marked(request, server.store)
+    yield server
+    _check_or_restart(server)
+
+
+def _check_or_restart(server: MockGraphServer) -> None:
+    """Raise the error that ended the server's thread, once: the server is started again
+    before it is raised, so one broken test does not fail every later one."""
+    try:
+        server.check()
+    except BaseException:
+        try:
+            server.stop()
+        except BaseException:  # the same error, raised below
+            pass
+        server.start()
+        raise
+
+
+def _seed_marked(request: pytest.FixtureRequest, store: Store) -> None:
+    """Load the sources of every ``mockgraph_state`` mark, farthest first (so the nearest
+    wins); a bad one fails the test with the state file's message."""
+    from .errors import StartupError
+    from .server import seed_store
+
+    marks = list(request.node.iter_markers(MARKER))
+    for mark in reversed(marks):
+        if not mark.args:
+            pytest.fail(f"@pytest.mark.{MARKER} needs a state file path or document", pytrace=False)
+        for source in mark.args:
+            if isinstance(source, Mapping):
+                target: Mapping[str, object] | Path = source
+            else:
+                target = Path(source)
+                if not target.is_absolute():
+                    target = request.path.parent / target
+            try:
+                seed_store(store, target)
+            except StartupError as exc:
+                pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
