@@ -194,6 +194,8 @@ def verify(
     mockgraph) against the contracts. Exits 1 on any difference."""
     report = verification.verify(paths, replay=replay, contracts=_load_contracts(contracts_dir))
     click.echo(report.format(notes=verbose))
+    if report.notes and not verbose:
+        click.echo("(--verbose shows the notes)")
     sys.exit(0 if report.ok else 1)
 
 

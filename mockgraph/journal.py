@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
@@ -15,7 +14,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from .config import CONTROL_PATH
-from .redact import redact_body, redact_headers
+from .redact import decode_body, redact_body, redact_headers
 from .state import MockGraph
 
 SERVICE = "journal"
@@ -87,15 +86,6 @@ def journal_of(state: MockGraph) -> Journal:
     return journal
 
 
-def _decode(data: bytes) -> Any:
-    if not data:
-        return None
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
-        return data[:2048].decode("utf-8", "replace")
-
-
 def _request_body(limit: int) -> Any:
     """The request body as JSON (or text), unless it is over the limit: never read what the
     app refused to read."""
@@ -103,7 +93,7 @@ def _request_body(limit: int) -> Any:
     if length == 0 or (length is not None and length > limit):
         return None
     try:
-        return _decode(request.get_data(cache=True))
+        return decode_body(request.get_data(cache=True))[0]
     except HTTPException:
         return None
 
@@ -128,7 +118,7 @@ def install(app: Flask, state: MockGraph) -> None:
         if "response_body" in g:
             response_body = g.response_body
         elif response.is_json:
-            response_body = _decode(response.get_data())
+            response_body = decode_body(response.get_data())[0]
         else:
             response_body = None
         journal.add(

@@ -53,7 +53,13 @@ from .config import BASE_PATH, Config
 from .contracts import Contract, Contracts, describe, property_path
 from .errors import GraphError, StartupError, from_http_exception
 from .models import SECRET_FIELDS
-from .redact import REDACTED, SECRET_MEMBERS, redact_body, redact_headers
+from .redact import (
+    REDACTED,
+    SECRET_MEMBERS,
+    decode_body,
+    redact_body,
+    redact_headers,
+)
 from .state import MockGraph
 
 log = logging.getLogger("mockgraph")
@@ -97,18 +103,6 @@ URL_MEMBERS: frozenset[str] = frozenset(
     {"@odata.context", "@odata.nextLink", "@odata.deltaLink", "@odata.id", "location"}
 )
 ORIGIN = "<origin>"
-#: Text bodies (not JSON) are kept up to this many bytes; longer ones are cut and the file
-#: says ``"truncated": true``.
-MAX_TEXT_BYTES = 64 * 1024
-
-#: Bodies nested deeper than this are not recorded: Graph's are four levels deep, and the
-#: walks that redact and normalise them would overflow Python's stack.
-MAX_DEPTH = 64
-TOO_DEEP = f"<not recorded: nested deeper than {MAX_DEPTH} levels>"
-
-_SECRET_NAMES = "|".join(sorted(re.escape(n) for n in SECRET_MEMBERS | {"key"}))
-_SECRET_JSON_TEXT = re.compile(rf'("(?:{_SECRET_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*"?')
-_SECRET_FORM_TEXT = re.compile(rf"(\b(?:{_SECRET_NAMES})=)[^&\s]*")
 _ABSOLUTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
 _NUMBERED = re.compile(r"^(\d+)-")
 
@@ -174,48 +168,6 @@ def _stand_in(name: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_stand_in(name, item) for item in value]
     return value
-
-
-def decode_body(data: bytes) -> tuple[Any, bool]:
-    """A body as a recording keeps it, and whether it was cut: ``None`` when empty; the JSON
-    value when it is JSON, or :data:`TOO_DEEP` when nested deeper than :data:`MAX_DEPTH`;
-    else its text (UTF-8, undecodable bytes replaced) up to :data:`MAX_TEXT_BYTES`, with the
-    values of secret members (``"k": "..."``, ``password=...``) redacted, since malformed JSON
-    is where a secret would otherwise slip through."""
-    if not data:
-        return None, False
-    try:
-        value = json.loads(data, parse_constant=_not_json)
-    except (ValueError, RecursionError):
-        text = data[:MAX_TEXT_BYTES].decode("utf-8", "replace")
-        text = _SECRET_JSON_TEXT.sub(rf'\1"{REDACTED}"', text)
-        text = _SECRET_FORM_TEXT.sub(rf"\1{REDACTED}", text)
-        return text, len(data) > MAX_TEXT_BYTES
-    if nested_deeper_than(value, MAX_DEPTH):
-        return TOO_DEEP, True
-    return value, False
-
-
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """True when ``value`` has containers nested more than ``limit`` deep (without
-    recursion, so a hostile value cannot overflow the stack here)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _query(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:

@@ -163,14 +163,7 @@ def _on_stop_signals(handler: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-# -- granian ---------------------------------------------------------------------------------
-
-
-class _GranianUnusable(Exception):
-    """This granian build lacks what :func:`_run_granian` relies on."""
-
-
-def _free_port(host: str, port: int) -> tuple[str, int]:
+def _bindable(host: str, port: int) -> tuple[str, int]:
     """The numeric address of ``host`` and ``port`` (a free one for port 0), checked to be
     bindable: a clean :class:`StartupError` where granian would panic, werkzeug exit, and
     waitress leak its half-made server."""
@@ -187,6 +180,13 @@ def _free_port(host: str, port: int) -> tuple[str, int]:
     finally:
         probe.close()
     return str(sockaddr[0]), bound
+
+
+# -- granian ---------------------------------------------------------------------------------
+
+
+class _GranianUnusable(Exception):
+    """This granian build lacks what :func:`_run_granian` relies on."""
 
 
 def _granian_server(address: str, port: int, threads: int) -> Any:
@@ -262,7 +262,7 @@ def _drop_free_threaded_notice(record: logging.LogRecord) -> bool:
 
 
 def _run_granian(app: Flask, host: str, port: int, threads: int, say: Callable[[str], None]) -> int:
-    address, bound = _free_port(host, port)
+    address, bound = _bindable(host, port)
     server = _granian_server(address, bound, threads)
     # Announced once granian's stop handlers are in place, so a stop right after it is graceful.
     server.on_startup(lambda: say(_banner(host, bound, "granian", threads)))
@@ -288,7 +288,7 @@ def _run_waitress(
     from waitress import wasyncore
     from waitress.server import create_server
 
-    _free_port(host, port)
+    _bindable(host, port)
     channels: dict[int, Any] = {}
     try:
         server: Any = create_server(
@@ -329,7 +329,7 @@ def _waitress_busy(server: Any, channels: dict[int, Any]) -> bool:
 def _run_werkzeug(app: Flask, host: str, port: int, say: Callable[[str], None]) -> int:
     from werkzeug.serving import make_server
 
-    _free_port(host, port)
+    _bindable(host, port)
     try:
         server = make_server(host.strip("[]"), port, app, threaded=True)
     except OSError as exc:

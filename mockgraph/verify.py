@@ -67,15 +67,12 @@ from .control import reset
 from .models import KEY_FIELDS, SECRET_FIELDS, Key, KeySet
 from .recording import (
     DROPPED_HEADERS,
-    MAX_DEPTH,
     VOLATILE_HEADERS,
     check_exchange,
-    decode_body,
-    nested_deeper_than,
     normalise_body,
     without_origin,
 )
-from .redact import REDACTED, redact_body
+from .redact import MAX_DEPTH, REDACTED, decode_body, nested_deeper_than, redact_body
 from .state import mockgraph
 
 #: The key set that stands for a path placeholder (``{id}``) of a documented example.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from mockgraph import Config, Key, KeySet, create_app
+from mockgraph import Config, Key, KeySet, MockGraphServer, create_app
 from mockgraph.contracts import Contracts
 from mockgraph.control import reset
 from mockgraph.redact import REDACTED
@@ -354,3 +355,42 @@ def test_the_clock_decides_which_key_get_active_key_answers(
         assert client.get(url).get_json()["kid"] == kid
     client.post("/_mockgraph/clock", json={"now": "1970-01-01T01:00:00Z"})  # 3600: none
     assert client.get(url).status_code == 404
+
+
+# -- the README's "inspect what a frontend sent" snippet, against a live server ------------------
+
+
+def curl(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    """``curl -s -X METHOD URL [-H 'Authorization: Bearer ...'] [-d BODY]``."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        raw = answer.read()
+        return answer.status, json.loads(raw) if raw else None
+
+
+def test_readme_inspect_what_a_frontend_sent(
+    tmp_path: Path, contracts: Contracts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `mockgraph serve --state keysets.json`, as a live server of this process.
+    examples = Path(__file__).parent / "examples" / "keysets.json"
+    monkeypatch.setattr(Contracts, "load", classmethod(lambda cls, directory=None: contracts))
+    with MockGraphServer(Config(state=examples)) as server:
+        root = server.root_url
+        # The frontend's call:
+        curl("POST", server.url + KEYSETS.removeprefix("/beta") + "/B2C_1A_signing/uploadSecret",
+             {"use": "enc", "k": "frontend-secret"}, token="frontend-token")  # fmt: skip
+        status, sent = curl("GET", root + "/_mockgraph/requests?limit=5")
+        assert status == 200
+        (entry,) = sent["requests"]
+        assert (entry["operation"], entry["status"]) == ("uploadSecret", 200)
+        assert entry["body"] == {"use": "enc", "k": REDACTED}
+        assert entry["headers"]["Authorization"] == f"Bearer {REDACTED}"
+        status, clock = curl("POST", root + "/_mockgraph/clock", {"now": "2030-06-01T00:00:00Z"})
+        assert clock["iso"] == "2030-06-01T00:00:00Z"
+        assert curl("POST", root + "/_mockgraph/reset")[0] == 204
+        assert [len(k.keys) for k in server.store] == [2]  # back to keysets.json
+        assert server.requests == []

@@ -287,10 +287,10 @@ def test_serve_on_loopback_says_nothing_about_remote_access(fake_run: list[Any])
 
 def test_serve_passes_dev_threads_and_server_to_the_runner(fake_run: list[Any]) -> None:
     result = CliRunner().invoke(
-        cli.main, ["serve", "--port", "0", "--threads", "3", "--server", "waitress"]
+        cli.main, ["serve", "--port", "0", "--server", "waitress", "--threads", "4"]
     )
     assert result.exit_code == 0, result.output
-    assert fake_run[0]["threads"] == 3
+    assert fake_run[0]["threads"] == 4
     assert fake_run[0]["server"] == "waitress"
     assert fake_run[0]["dev"] is False
     CliRunner().invoke(cli.main, ["serve", "--port", "0", "--dev"])

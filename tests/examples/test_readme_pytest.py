@@ -2,6 +2,8 @@
 in five lines, the config override with the ``mockgraph_state`` marker (``keysets.json`` beside
 this file), and the server without pytest."""
 
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -27,11 +29,12 @@ def test_the_active_key_at_that_time(mockgraph_server):
     assert r.json()["kid"] == "2030"
 
 
-def test_without_pytest_fixtures():
+def test_without_pytest_fixtures(monkeypatch):
+    monkeypatch.chdir(Path(__file__).parent)  # the README runs it beside keysets.json
+    # The README's snippet:
     with MockGraphServer() as server:  # 127.0.0.1, a free port, a thread of this process
-        server.seed("tests/examples/keysets.json")
-        r = requests.get(
-            server.url + "/trustFramework/keySets", headers={"Authorization": "Bearer x"}
-        )
+        server.seed("keysets.json")  # or KeySet objects, or a {"keySets": [...]} document
+        url = server.url + "/trustFramework/keySets"
+        r = requests.get(url, headers={"Authorization": "Bearer x"})
         assert [k["id"] for k in r.json()["value"]] == ["B2C_1A_signing"]
         assert server.requests[0].status == 200
