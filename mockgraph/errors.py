@@ -102,6 +102,20 @@ class ServiceUnavailable(GraphError):
     code = "serviceNotAvailable"
 
 
+class BadGateway(GraphError):
+    """The upstream could not be reached, or did not answer with HTTP."""
+
+    status = 502
+    code = "serviceNotAvailable"
+
+
+class GatewayTimeout(GraphError):
+    """The upstream did not answer in time."""
+
+    status = 504
+    code = "serviceNotAvailable"
+
+
 class InternalError(GraphError):
     """A bug in the mock itself: never raised for client input."""
 

@@ -51,7 +51,8 @@ from werkzeug.routing import MapAdapter
 from . import routes
 from .config import BASE_PATH, Config
 from .contracts import Contract, Contracts, describe, property_path
-from .errors import GraphError, StartupError, from_http_exception
+from .errors import BadGateway, GatewayTimeout, GraphError, StartupError, from_http_exception
+from .faults import FAULT_HEADER
 from .models import SECRET_FIELDS
 from .redact import (
     REDACTED,
@@ -467,22 +468,9 @@ def _request_body(config: Config) -> tuple[Any, bool]:
 PROXY_EXTENSION = "mockgraph-record"
 #: Methods the proxy forwards.
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
+# The fault header is the mock's own: a real Graph must never see it.
+_NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding", FAULT_HEADER.lower()}
 _NOT_RETURNED = HOP_BY_HOP | {"content-length"}
-
-
-class BadGateway(GraphError):
-    """The upstream could not be reached, or did not answer with HTTP."""
-
-    status = 502
-    code = "serviceNotAvailable"
-
-
-class GatewayTimeout(GraphError):
-    """The upstream did not answer in time."""
-
-    status = 504
-    code = "serviceNotAvailable"
 
 
 @dataclass(frozen=True)

@@ -308,9 +308,26 @@ def test_sdk_retry_handler_waits_out_a_throttled_request(server: MockGraphServer
     listing = run(server, scenario)
     assert listing.value == []
     assert [e.status for e in server.requests] == [429, 200]
-    waits = waited_for_retry_after(server.requests)
+    waits = waited_for_retry_after(server.requests, tolerance=0.05)
     assert len(waits) == 1 and waits[0].retry is not None
     assert waits[0].respected, f"retried after {waits[0].waited:.3f}s"
+
+
+def test_sdk_retries_an_action_refused_with_503_and_the_key_is_added_once(
+    server: MockGraphServer,
+) -> None:
+    faults_of(server.state).add("next 1 generateKey -> 503 retry-after=1")
+
+    async def scenario(graph: GraphServiceClient) -> Any:
+        await create(graph, "sdkOutage")
+        item = graph.trust_framework.key_sets.by_trust_framework_key_set_id("B2C_1A_sdkOutage")
+        await item.generate_key.post(GenerateKeyPostRequestBody(use="enc", kty="oct"))
+        return await item.get()
+
+    keyset = run(server, scenario)
+    assert [e.status for e in server.requests] == [201, 503, 200, 200]
+    assert len(keyset.keys) == 1
+    assert all(w.respected for w in waited_for_retry_after(server.requests, tolerance=0.05))
 
 
 def test_sdk_sends_no_token_to_a_host_outside_its_allowed_hosts(
