@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .models import KEYSET_ID_PATTERN
+
 __all__ = [
     "OPERATIONS",
     "BuildResult",
@@ -112,6 +114,14 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "uploadSecret": ("use", "k"),
     "uploadCertificate": ("key",),
     "uploadPkcs12": ("key",),
+}
+
+#: The key set id of a create or update body: the pattern the parser enforces (see
+#: ``models.KEYSET_ID_PATTERN``), so the contract accepts exactly what the mock accepts.
+_ENTITY_ID: Json = {
+    "description": "letters, digits, '_', '.' and '-', 1 to 256 of them",
+    "pattern": KEYSET_ID_PATTERN,
+    "type": "string",
 }
 
 #: Action parameters that carry secret material, marked ``writeOnly``. ``k`` is "similar to"
@@ -1163,6 +1173,7 @@ def _contract(
         required = _REQUIRED.get(op.id, ())
         if request.entity is not None:
             schema: Json = {"$ref": f"#/$defs/{request.entity}"}
+            schema["properties"] = {"id": _ENTITY_ID}
             if required:
                 schema["required"] = list(required)
             defs["request"] = schema

@@ -11,6 +11,11 @@ from typing import Any
 #: JWK members that the resource page says "cannot be read back": stored, never rendered.
 SECRET_FIELDS: frozenset[str] = frozenset({"k", "d", "p", "q", "dp", "dq", "qi"})
 
+#: Key set ids become URL segments (``/keySets/{id}``, ``/keySets('{id}')``). The docs never say
+#: which characters B2C allows; these are those of its portal's key names, and no more. The
+#: request contracts (``mockgraph contracts build``) and the parser both use this one pattern.
+KEYSET_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,256}$"
+
 #: Every member of trustFrameworkKey, in the order the resource page lists them.
 KEY_FIELDS: tuple[str, ...] = (
     "kid", "kty", "use", "x5c", "x5t", "e", "d", "n", "p", "q", "dp", "dq", "qi", "k", "nbf", "exp",

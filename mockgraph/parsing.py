@@ -17,12 +17,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from .contracts import property_path
 from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from .models import Key, KeySet
+from .models import KEYSET_ID_PATTERN, Key, KeySet
 
 INT64 = validate.Range(min=-(2**63), max=2**63 - 1, error="out of range")
-#: Ids become URL segments (``/keySets/{id}`` and ``/keySets('{id}')``): the docs never say
-#: which characters B2C allows, so allow those of its portal's key names, and no more.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,256}$")
+ID_PATTERN = re.compile(KEYSET_ID_PATTERN)
 B2C_PREFIX = "B2C_1A_"
 
 T = TypeVar("T")
@@ -87,8 +85,18 @@ def _str() -> fields.String:
     return fields.String(allow_none=True, load_default=None)
 
 
+class JsonInteger(fields.Integer):
+    """An integer as JSON Schema counts them: ``5`` and ``5.0`` (the contract accepts both),
+    never ``"5"``, ``5.5`` or ``true``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def _int64() -> fields.Integer:
-    return fields.Integer(strict=True, allow_none=True, load_default=None, validate=INT64)
+    return JsonInteger(strict=True, allow_none=True, load_default=None, validate=INT64)
 
 
 class KeySchema(GraphSchema):

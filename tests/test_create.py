@@ -92,7 +92,9 @@ def test_request_id_is_sent_and_client_request_id_echoed(client: FlaskClient) ->
         ({"id": "a", "keys": [{"kid": "x", "bogus": 1}]}, "'keys[0].bogus' does not exist"),
         ({"id": 5}, "'id' must be a string"),
         ({"id": "a", "keys": {}}, "'keys' must be an array or null"),
-        ({"id": "a/b"}, "'id' is invalid"),
+        ({"id": "a/b"}, "'id' has an invalid value; expected letters, digits"),
+        ({"id": ""}, "'id' has an invalid value"),
+        ({"id": "a", "keys": [{"nbf": 1.5}]}, "'keys[0].nbf' must be an integer or null"),
         ({"id": "a", "keys": [{"nbf": 2**70}]}, "'keys[0].nbf'"),
     ],
 )
@@ -163,6 +165,13 @@ def test_unknown_path_is_404_and_wrong_method_405(client: FlaskClient) -> None:
     response = client.patch(URL, json={"id": "a"})
     assert_graph_error(response, 405, "notAllowed")
     assert "POST" in response.headers["Allow"]
+
+
+def test_integral_numbers_written_as_floats_are_integers(client: FlaskClient) -> None:
+    # JSON Schema (the contract) counts 5.0 as an integer: the parser agrees.
+    response = post(client, {"id": "f", "keys": [{"kid": "a", "nbf": 5.0, "exp": -266.0}]})
+    assert response.status_code == 201
+    assert response.get_json()["keys"] == [{"kid": "a", "nbf": 5, "exp": -266}]
 
 
 def test_odata_type_annotations_sent_by_sdks_are_accepted(client: FlaskClient) -> None:

@@ -267,11 +267,16 @@ def test_description_enumerations_constrain_requests_only(site: BuildResult) -> 
 
 def test_create_request_is_the_key_set_with_id_required(site: BuildResult) -> None:
     contract = schema(site, "createKeySet")
-    assert contract["$defs"]["request"] == {
-        "$ref": "#/$defs/microsoft.graph.trustFrameworkKeySet",
-        "required": ["id"],
-    }
-    assert not validator(contract, "request").is_valid({"keys": []})
+    request = contract["$defs"]["request"]
+    assert request["$ref"] == "#/$defs/microsoft.graph.trustFrameworkKeySet"
+    assert request["required"] == ["id"]
+    check = validator(contract, "request")
+    assert not check.is_valid({"keys": []})
+    # The id pattern is the parser's (models.KEYSET_ID_PATTERN): the contract refuses what
+    # the mock would refuse.
+    assert check.is_valid({"id": "B2C_1A_ok-1.x"})
+    assert not check.is_valid({"id": "a b"})
+    assert not check.is_valid({"id": ""})
 
 
 def test_action_parameters_follow_the_property_they_are_similar_to(site: BuildResult) -> None:
