@@ -1,7 +1,7 @@
 """What the live server and the pytest fixtures cost a test suite: starting a
 :class:`~mockgraph.MockGraphServer` until its first answered request, and the per-test reset.
 
-    python benchmarks/bench_fixtures.py [--starts 15] [--resets 2000]
+    python -m benchmarks.bench_fixtures [--starts 15] [--resets 2000]    (from the repo root)
 
 Prints medians (and p90) over many runs, after the imports (which are timed once, apart):
 

@@ -137,3 +137,15 @@ def test_documented_example_replays(
 def test_examples_ship_with_the_package() -> None:
     root = Path(str(packaged("examples", "fixtures/examples")))
     assert (root / "create_trustframeworkkeyset_from_trustframework1.json").is_file()
+
+
+def test_shipped_contracts_are_valid_2020_12_schemas() -> None:
+    # The app skips this check at start-up for the shipped contracts (it is most of a cold
+    # start), so the suite makes it.
+    from jsonschema import Draft202012Validator
+
+    root = packaged("schemas", "schemas")
+    names = [e.name for e in root.iterdir() if e.name.endswith(".json")]
+    assert len(names) == 11
+    for name in names:
+        Draft202012Validator.check_schema(json.loads((root / name).read_text(encoding="utf-8")))
