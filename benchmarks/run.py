@@ -71,9 +71,11 @@ class Run:
     facts: dict[str, Any] = field(default_factory=dict)
 
     def rps(self, target: str, scenario: str) -> float | None:
+        """Requests/s of a figure; None when missing or when any answer was an error (an
+        error answer is no measure of the work a right one costs)."""
         for result in self.results:
             if result.target == target and result.scenario == scenario:
-                return result.rps
+                return None if result.errors else result.rps
         return None
 
 
@@ -335,9 +337,29 @@ def rss_of(pid: int) -> float | None:
 
 
 def fetch_openapi(live: Live, into: Path) -> Path:
+    """mockgraph's served OpenAPI document, made digestible for Prism (see :func:`for_prism`)."""
     with urllib.request.urlopen(live.origin + "/_mockgraph/openapi.json", timeout=10) as answer:
-        into.write_bytes(answer.read())
+        document = json.load(answer)
+    into.write_text(json.dumps(for_prism(document)))
     return into
+
+
+def for_prism(node: Any) -> Any:
+    """``{"$ref": X, ...more}`` -> ``{"allOf": [{"$ref": X}, {...more}]}``, everywhere.
+
+    Both mean the same in OpenAPI 3.1 (JSON Schema 2020-12), but Prism 5.14 lets the siblings
+    replace the referenced schema's keywords: with the create body's ``{"$ref": keySet,
+    "properties": {"id": ...}}`` it answers 422 "found 'keys'" to a valid create.
+    """
+    if isinstance(node, list):
+        return [for_prism(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: for_prism(value) for key, value in node.items()}
+    if "$ref" in node and len(node) > 1:
+        siblings = {key: value for key, value in node.items() if key != "$ref"}
+        return {"allOf": [{"$ref": node["$ref"]}, siblings]}
+    return node
 
 
 def measure_all(args: argparse.Namespace, load: Load, say: Any) -> Run:

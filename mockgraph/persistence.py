@@ -21,6 +21,7 @@ writes: about the size of the file again in memory. One server owns a state file
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -153,7 +154,7 @@ class Persistence:
         """Load the file if it exists (else keep what the store holds, e.g. ``--state``), write
         it back at once (so a folder that cannot be written fails now, not at the first write)
         and follow the store. Raises :class:`StartupError` with the file and the problem."""
-        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+        for leftover in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
             _remove_quietly(leftover)  # a write cut off by a crash; the file itself is whole
         if self.path.exists():
             self.store.load(load_state(self.path))

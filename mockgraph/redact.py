@@ -38,8 +38,18 @@ MAX_DEPTH = 64
 TOO_DEEP = f"<not recorded: nested deeper than {MAX_DEPTH} levels>"
 
 _SECRET_NAMES = "|".join(sorted(re.escape(n) for n in SECRET_MEMBERS | {"key"}))
-_SECRET_JSON_TEXT = re.compile(rf'("(?:{_SECRET_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*"?')
-_SECRET_FORM_TEXT = re.compile(rf"(\b(?:{_SECRET_NAMES})=)[^&\s]*")
+#: A secret member's value in text that is not JSON: ``"k": "..."``, ``'k': '...'`` (a Python
+#: dict sent as text), ``k=...`` (a form), ``k: ...`` (YAML-ish), quoted or not.
+_SECRET_IN_TEXT = re.compile(
+    rf"""(["']?\b(?:{_SECRET_NAMES})\b["']?\s*[:=]\s*)"""
+    r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^,&\s}\]]*)"""
+)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    """The member kept, its value redacted, in the quotes it had."""
+    quote = match.group(2)[:1] if match.group(2)[:1] in {'"', "'"} else ""
+    return f"{match.group(1)}{quote}{REDACTED}{quote}"
 
 
 def decode_body(data: bytes) -> tuple[Any, bool]:
@@ -55,8 +65,7 @@ def decode_body(data: bytes) -> tuple[Any, bool]:
         value = json.loads(data, parse_constant=_not_json)
     except (ValueError, RecursionError):
         text = data[:MAX_TEXT_BYTES].decode("utf-8", "replace")
-        text = _SECRET_JSON_TEXT.sub(rf'\1"{REDACTED}"', text)
-        text = _SECRET_FORM_TEXT.sub(rf"\1{REDACTED}", text)
+        text = _SECRET_IN_TEXT.sub(_redact_match, text)
         return text, len(data) > MAX_TEXT_BYTES
     if nested_deeper_than(value, MAX_DEPTH):
         return TOO_DEEP, True

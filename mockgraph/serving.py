@@ -119,7 +119,7 @@ def run(
     say = announce or _print_stderr
     if name == "granian":
         try:
-            return _run_granian(app, config.host, config.port, threads, say)
+            return _run_granian(app, config.host, config.port, threads, config.max_body_bytes, say)
         except _GranianUnusable as exc:
             if server == "granian" or "waitress" not in available_servers():
                 raise StartupError(f"granian cannot run here: {exc}") from None
@@ -235,24 +235,41 @@ def _granian_server(address: str, port: int, threads: int) -> Any:
     return server
 
 
-def _no_body_without_length(app: WSGIApplication) -> WSGIApplication:
-    """``app`` behind an empty ``wsgi.input`` for requests that carry no body.
+def _buffered_input(app: WSGIApplication, limit: int) -> WSGIApplication:
+    """``app`` reading its request body from memory, taken from granian in one call.
 
-    granian marks every ``wsgi.input`` as terminated, so Werkzeug reads a GET's input to EOF
-    through granian's Rust reader, which releases the GIL and must win it back from the busy
-    threads: over half of a served GET's samples (``benchmarks/profile.py get``). A request
-    with neither Content-Length nor chunked Transfer-Encoding has no body (RFC 9112, 6.3).
+    granian marks every ``wsgi.input`` as terminated, so Werkzeug reads each input to EOF
+    through granian's Rust reader: a GET's empty input too, and a body in two calls (its bytes,
+    then EOF). Each call releases the GIL and must win it back from the busy threads: over half
+    of a served GET's samples and a third of a create's (``benchmarks/profile.py``). So: no
+    body without Content-Length or chunked Transfer-Encoding (RFC 9112, 6.3); a declared body
+    up to ``limit`` bytes read here at once; a larger or chunked one left to the app, which
+    refuses it with 413 unread.
     """
 
     def serve(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if (
-            not environ.get("CONTENT_LENGTH")
-            and "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        ):
-            environ["wsgi.input"] = io.BytesIO()
+        declared = environ.get("CONTENT_LENGTH")
+        if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            if not declared:
+                environ["wsgi.input"] = io.BytesIO()
+            elif declared.isdigit() and int(declared) <= limit:
+                environ["wsgi.input"] = io.BytesIO(
+                    _read_exactly(environ["wsgi.input"], int(declared))
+                )
         return app(environ, start_response)
 
     return serve
+
+
+def _read_exactly(stream: Any, size: int) -> bytes:
+    """Up to ``size`` bytes (fewer if the client stops early), in as few calls as it takes."""
+    data = stream.read(size)
+    while len(data) < size:
+        more = stream.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return bytes(data)
 
 
 def _drop_free_threaded_notice(record: logging.LogRecord) -> bool:
@@ -261,7 +278,9 @@ def _drop_free_threaded_notice(record: logging.LogRecord) -> bool:
     return "free-threaded" not in record.getMessage()
 
 
-def _run_granian(app: Flask, host: str, port: int, threads: int, say: Callable[[str], None]) -> int:
+def _run_granian(
+    app: Flask, host: str, port: int, threads: int, limit: int, say: Callable[[str], None]
+) -> int:
     address, bound = _bindable(host, port)
     server = _granian_server(address, bound, threads)
     # Announced once granian's stop handlers are in place, so a stop right after it is graceful.
@@ -270,7 +289,7 @@ def _run_granian(app: Flask, host: str, port: int, threads: int, say: Callable[[
     try:
         # granian installs its own SIGINT/SIGTERM handlers: on a stop signal its worker
         # stops accepting, finishes the requests in flight, and serve() returns.
-        server.serve(target_loader=lambda: _no_body_without_length(app), wrap_loader=False)
+        server.serve(target_loader=lambda: _buffered_input(app, limit), wrap_loader=False)
     except SystemExit as exc:  # granian exits 1 when its worker died
         return exc.code if isinstance(exc.code, int) else 1
     finally:

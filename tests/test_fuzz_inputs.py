@@ -360,7 +360,6 @@ def nested(depth: int, opener: str = "[", closer: str = "]") -> bytes:
         ),
         pytest.param(b'{"id": "x", "keys": [{"nbf": 1e400}]}', id="float-overflow"),
         pytest.param(b'{"id": 1' + b"9" * 900_000 + b"}", id="int-900k-digits"),
-        pytest.param(b'{"id": "x", "keys": [{"exp": -1e-400}]}', id="float-underflow"),
         pytest.param(nested(10_000), id="array-depth-10000"),
         pytest.param(b'{"a":' * 10_000 + b"1" + b"}" * 10_000, id="object-depth-10000"),
         pytest.param(b'{"id": "x", "keys": ' + nested(990) + b"}", id="keys-depth-990"),

@@ -151,6 +151,20 @@ def run_full_session(s: Session) -> None:
             data=f"use=sig&k={uploaded}".encode(),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         ),
+        s.call(  # str(dict) instead of JSON: a common client bug
+            "POST",
+            item + "/uploadSecret",
+            opaque,
+            data=str({"use": "sig", "k": uploaded}).encode(),
+            headers={"Content-Type": "application/json"},
+        ),
+        s.call(
+            "POST",
+            item + "/uploadPkcs12",
+            opaque,
+            data=f'{{"key": "{pfx}", "password": "{password}",}}'.encode(),
+            headers={"Content-Type": "application/json"},
+        ),
     ]
     assert all(400 <= r.status_code < 500 for r in refused), [r.text for r in refused]
 
