@@ -12,7 +12,6 @@ compared by type only.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,7 +134,7 @@ def test_documented_example_replays(
 
 
 def test_examples_ship_with_the_package() -> None:
-    root = Path(str(packaged("examples", "fixtures/examples")))
+    root = packaged("examples", "fixtures/examples")
     assert (root / "create_trustframeworkkeyset_from_trustframework1.json").is_file()
 
 
