@@ -1,6 +1,7 @@
-"""Where a served mockgraph spends its time: py-spy samples the server process (every Python
-thread, idle ones left out) while wrk drives one scenario, then the top functions by own time
-and by inclusive time are printed.
+"""Where a served mockgraph spends its time: py-spy samples the server process while wrk drives
+one scenario, then the top functions by own time and by inclusive time are printed. By default
+only the thread holding the GIL is sampled (where the CPU goes); ``--all-threads`` samples every
+busy thread, which also shows the time threads wait to get the GIL back.
 
     python benchmarks/profile.py create            # or get, list10, list100, mix
     python benchmarks/profile.py list100 --seconds 15 --app novalidate
@@ -78,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every busy thread (wall time, GIL waits included) instead of only the "
+        "one holding the GIL (where the CPU goes)",
+    )
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if spy is None or shutil.which("wrk") is None:
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--output",
                     str(out),
                     "--nonblocking",
+                    *([] if args.all_threads else ["--gil"]),
                 ],
                 check=True,
                 capture_output=True,
@@ -124,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             raw = out.read_text()
 
     own, inclusive = summarize(raw, args.top)
-    print(f"{args.app} on {args.server}, {args.scenario}: share of busy samples")
+    what = "busy samples, every thread" if args.all_threads else "samples holding the GIL"
+    print(f"{args.app} on {args.server}, {args.scenario}: share of {what}")
     print("\nown time (the function itself):")
     for name, share in own:
         print(f"  {share:6.1%}  {name}")

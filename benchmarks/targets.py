@@ -8,6 +8,7 @@ validation off, or a bare Flask handler with a dict store) on a server, seeded, 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -101,6 +102,9 @@ def serve_gunicorn(app: Flask, port: int, threads: int, say: Callable[[str], Non
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A target that dies of a signal at exit (a SIGABRT was seen a few times under heavy
+    # machine load) leaves every thread's Python stack on stderr.
+    faulthandler.enable()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("app", choices=APPS)
     parser.add_argument("server", choices=SERVERS)

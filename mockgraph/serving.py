@@ -1,9 +1,10 @@
 """Running an app on a real socket for ``mockgraph serve``: the production server, the Werkzeug
 development server behind ``--dev``, and a graceful stop on SIGINT/SIGTERM.
 
-The production server is granian (a Rust HTTP server) running the WSGI app in ONE process on a
-pool of Python threads, with keep-alive: the store is in memory, so a second process would split
-it (``PERFORMANCE.md``). Where granian cannot be imported or started, waitress (pure Python)
+The production server is granian (a Rust HTTP/1.1 server with keep-alive), embedded in ONE
+process: it receives each request on an event loop and the WSGI app answers it on a pool of
+Python threads. One process because the store is in memory: a second one would split it
+(``PERFORMANCE.md``). Where granian cannot be imported or started, waitress (pure Python)
 serves instead. Figures behind the choice: ``benchmarks/run.py``.
 
 Every server stops the same way on SIGINT or SIGTERM (and SIGBREAK on Windows): it stops
@@ -12,6 +13,7 @@ accepting, lets the requests in flight finish, and :func:`run` returns 0.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import ipaddress
 import logging
@@ -20,7 +22,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -31,7 +34,7 @@ from .config import Config
 from .errors import StartupError
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("mockgraph")
 
@@ -189,40 +192,35 @@ class _GranianUnusable(Exception):
     """This granian build lacks what :func:`_run_granian` relies on."""
 
 
-def _granian_server(address: str, port: int, threads: int) -> Any:
-    """granian's threaded server (``granian.server.mt``) with one worker thread.
+def _run_granian(
+    app: Flask, host: str, port: int, threads: int, limit: int, say: Callable[[str], None]
+) -> int:
+    """granian's embedded server (in this process's event loop) in front of the WSGI app.
 
-    granian only runs that server on free-threaded Python builds, and otherwise spawns worker
-    *processes* that must re-import the app by name; a mockgraph app is built from a Config at
-    run time and its store must stay in this process, so the GIL check is skipped: the worker
-    thread runs the app on ``threads`` Python threads, as a worker process would.
+    granian's WSGI mode hands a request to a Python thread as soon as its headers are in, and
+    that thread then waits for the body: a few clients stalling mid-body take every thread
+    (issue 6, tests/test_fuzz_inputs.py). Here each body is received on the event loop, where
+    waiting costs nothing, and only a complete request goes to one of ``threads`` threads.
     """
     try:
         from granian.constants import HTTPModes, Interfaces
         from granian.http import HTTP1Settings
         from granian.log import LogLevels
-        from granian.server.mt import MTServer
+        from granian.server.embed import Server
     except ImportError as exc:
         raise _GranianUnusable(str(exc)) from None
-    if not hasattr(MTServer, "_check_gil"):
-        raise _GranianUnusable("granian.server.mt.MTServer has no GIL check to skip")
-
-    class OneProcess(MTServer):
-        def _check_gil(self) -> None:
-            """Run on a GIL build too (see :func:`_granian_server`)."""
-
+    address, bound = _bindable(host, port)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mockgraph")
     handlers = {
         name: {"formatter": fmt, "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
         for name, fmt in (("console", "generic"), ("access", "access"))
     }
     try:
-        server = OneProcess(
-            "mockgraph",
+        server = Server(
+            _asgi(app, limit, pool),
             address=address,
-            port=port,
-            interface=Interfaces.WSGI,
-            workers=1,
-            blocking_threads=threads,
+            port=bound,
+            interface=Interfaces.ASGINL,
             http=HTTPModes.http1,
             http1_settings=HTTP1Settings(keep_alive=True),
             websockets=False,
@@ -231,71 +229,152 @@ def _granian_server(address: str, port: int, threads: int) -> Any:
         )
     except TypeError as exc:  # an API this module was not written against
         raise _GranianUnusable(str(exc)) from None
-    logging.getLogger("_granian").addFilter(_drop_free_threaded_notice)
-    return server
+    logging.getLogger("_granian").addFilter(_drop_embedded_notice)
+    banner = _banner(host, bound, "granian", threads)
+    # The hook runs before granian listens: announce once a connection gets through, so the
+    # URL printed is ready for use.
+    server.on_startup(
+        lambda: threading.Thread(
+            target=_announce_when_listening, args=(address, bound, banner, say), daemon=True
+        ).start()
+    )
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            loop.call_soon_threadsafe(server.stop)
+
+        with _on_stop_signals(stop):
+            # On stop, granian stops accepting and finishes the requests in flight.
+            await server.serve()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        pool.shutdown(wait=True)
+    return 1 if server.interrupt_children else 0
 
 
-def _buffered_input(app: WSGIApplication, limit: int) -> WSGIApplication:
-    """``app`` reading its request body from memory, taken from granian in one call.
+def _drop_embedded_notice(record: logging.LogRecord) -> bool:
+    # granian calls its embedded server experimental; that is the API this module uses on
+    # purpose (one process; see _run_granian), so the notice only misleads.
+    return "experimental" not in record.getMessage()
 
-    granian marks every ``wsgi.input`` as terminated, so Werkzeug reads each input to EOF
-    through granian's Rust reader: a GET's empty input too, and a body in two calls (its bytes,
-    then EOF). Each call releases the GIL and must win it back from the busy threads: over half
-    of a served GET's samples and a third of a create's (``benchmarks/profile.py``). So: no
-    body without Content-Length or chunked Transfer-Encoding (RFC 9112, 6.3); a declared body
-    up to ``limit`` bytes read here at once; a larger or chunked one left to the app, which
-    refuses it with 413 unread.
+
+def _announce_when_listening(
+    address: str, port: int, banner: str, say: Callable[[str], None]
+) -> None:
+    unspecified = ipaddress.ip_address(address).is_unspecified
+    target = ("::1" if ":" in address else "127.0.0.1") if unspecified else address
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((target, port), timeout=1).close()
+        except OSError:
+            time.sleep(0.01)
+            continue
+        say(banner)
+        return
+
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def _asgi(
+    app: WSGIApplication, limit: int, pool: ThreadPoolExecutor
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """``app`` as an ASGI app: the body received whole on the event loop, then the WSGI call
+    on ``pool``. A body over ``limit`` is not received: the app sees its Content-Length (or,
+    chunked, the bytes counted so far) and answers 413 itself, through its one error renderer.
     """
 
-    def serve(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        declared = environ.get("CONTENT_LENGTH")
-        if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            if not declared:
-                environ["wsgi.input"] = io.BytesIO()
-            elif declared.isdigit() and int(declared) <= limit:
-                environ["wsgi.input"] = io.BytesIO(
-                    _read_exactly(environ["wsgi.input"], int(declared))
-                )
-        return app(environ, start_response)
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await answer(scope, receive, send)
+        except asyncio.CancelledError:
+            # granian cancels the request of a client that hung up: nobody is left to answer,
+            # and it would log the cancellation as an error of the app.
+            return
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        environ = _environ(scope)
+        declared = environ.get("CONTENT_LENGTH", "")
+        body = bytearray()
+        if not (declared.isdigit() and int(declared) > limit):
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > limit:
+                    environ["CONTENT_LENGTH"] = str(len(body))
+                    body.clear()
+                    break
+        environ["wsgi.input"] = io.BytesIO(bytes(body))
+        loop = asyncio.get_running_loop()
+        status, headers, chunks = await loop.run_in_executor(pool, _call_wsgi, app, environ)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": chunks})
 
     return serve
 
 
-def _read_exactly(stream: Any, size: int) -> bytes:
-    """Up to ``size`` bytes (fewer if the client stops early), in as few calls as it takes."""
-    data = stream.read(size)
-    while len(data) < size:
-        more = stream.read(size - len(data))
-        if not more:
-            break
-        data += more
-    return bytes(data)
+def _environ(scope: Scope) -> WSGIEnvironment:
+    """The WSGI environ of an ASGI HTTP scope (PEP 3333 strings: latin-1 for bytes)."""
+    server = scope.get("server") or ("127.0.0.1", 0)
+    client = scope.get("client") or ("", 0)
+    environ: WSGIEnvironment = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode("utf-8").decode("latin-1"),
+        "PATH_INFO": scope["path"].encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + name
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
 
 
-def _drop_free_threaded_notice(record: logging.LogRecord) -> bool:
-    # granian warns that its threaded server is experimental on free-threaded builds; we run
-    # it on purpose on GIL builds too (see _granian_server), so the notice only misleads.
-    return "free-threaded" not in record.getMessage()
+def _call_wsgi(app: WSGIApplication, environ: WSGIEnvironment) -> tuple[int, list[Any], bytes]:
+    """Run the WSGI app to completion: status, ASGI headers, the whole body."""
+    answer: dict[str, Any] = {}
 
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        answer["status"] = int(status.split(" ", 1)[0])
+        answer["headers"] = [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+        ]
+        return lambda data: None
 
-def _run_granian(
-    app: Flask, host: str, port: int, threads: int, limit: int, say: Callable[[str], None]
-) -> int:
-    address, bound = _bindable(host, port)
-    server = _granian_server(address, bound, threads)
-    # Announced once granian's stop handlers are in place, so a stop right after it is graceful.
-    server.on_startup(lambda: say(_banner(host, bound, "granian", threads)))
-    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    iterable = app(environ, start_response)
     try:
-        # granian installs its own SIGINT/SIGTERM handlers: on a stop signal its worker
-        # stops accepting, finishes the requests in flight, and serve() returns.
-        server.serve(target_loader=lambda: _buffered_input(app, limit), wrap_loader=False)
-    except SystemExit as exc:  # granian exits 1 when its worker died
-        return exc.code if isinstance(exc.code, int) else 1
+        body = b"".join(iterable)
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-    return 0
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+    return answer["status"], answer["headers"], body
 
 
 # -- waitress --------------------------------------------------------------------------------
