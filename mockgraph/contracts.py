@@ -7,7 +7,10 @@ Library exception types never leave this module: a bad request becomes
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,6 +34,31 @@ _TYPE_WORDS = {
 }
 
 
+class Memo:
+    """A bounded, thread-safe map of 16-byte digests to verdicts; the oldest entry goes first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
+
+    def get(self, key: bytes) -> tuple[str, ...] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, verdict: tuple[str, ...]) -> None:
+        with self._lock:
+            self._items[key] = verdict
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass(frozen=True)
 class Contract:
     """One operation's contract: what it accepts, what it answers, who may call it."""
@@ -44,6 +72,8 @@ class Contract:
     response: Draft202012Validator | None
     permissions: Mapping[str, Sequence[str]] = field(default_factory=dict)
     examples: tuple[str, ...] = ()
+    #: Verdicts on answers already checked, by digest of their bytes (bounded).
+    memo: Memo = field(default_factory=lambda: Memo(4096), compare=False, repr=False)
 
     @property
     def has_request_body(self) -> bool:
@@ -57,11 +87,22 @@ class Contract:
         if error is not None:
             raise BadRequest(describe(error))
 
-    def response_violations(self, body: Any) -> list[str]:
-        """Readable descriptions of every way ``body`` breaks the response contract."""
+    def response_violations(self, body: Any, *, encoded: bytes | None = None) -> list[str]:
+        """Readable descriptions of every way ``body`` breaks the response contract.
+
+        With ``encoded`` (the body's exact bytes on the wire), the verdict is remembered: the
+        same answer is not validated again (a GET of an unchanged key set, a page of the list).
+        """
         if self.response is None:
             return [] if body is None else ["the operation answers no body, but one was sent"]
-        return sorted(describe(e) for e in self.response.iter_errors(body))
+        if encoded is None:
+            return sorted(describe(e) for e in self.response.iter_errors(body))
+        digest = hashlib.blake2b(encoded, digest_size=16).digest()
+        known = self.memo.get(digest)
+        if known is None:
+            known = tuple(sorted(describe(e) for e in self.response.iter_errors(body)))
+            self.memo.put(digest, known)
+        return list(known)
 
 
 def property_path(parts: Iterable[str | int]) -> str:

@@ -107,7 +107,7 @@ def test_a_contract_violation_of_the_mock_is_journaled(
 ) -> None:
     contract = mockgraph(app).contracts["createKeySet"]
 
-    def broken(self: Any, body: Any) -> list[str]:
+    def broken(self: Any, body: Any, **_: Any) -> list[str]:
         return ["keys: is required"]
 
     monkeypatch.setattr(type(contract), "response_violations", broken)
