@@ -27,7 +27,31 @@ T = TypeVar("T")
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class JsonProblem(ValueError):
+    """Why bytes are not strict JSON; the message is a predicate ("is not valid UTF-8 ...")
+    for the caller to give a subject ("The request body", "state file 'x'")."""
+
+
+def strict_json(data: bytes, *, encoding: str = "utf-8") -> Any:
+    """Decode UTF-8 JSON strictly: no NaN/Infinity, no numbers too long to convert, no nesting
+    too deep to decode. Raises :class:`JsonProblem`, never the decoder's own exceptions."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise JsonProblem(f"is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise JsonProblem(
+            f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise JsonProblem("is nested too deeply") from None
+    except ValueError as exc:
+        raise JsonProblem(f"is not valid JSON: {exc}") from None
 
 
 def read_json(data: bytes, content_type: str | None, content_length: int | None, limit: int) -> Any:
@@ -45,20 +69,9 @@ def read_json(data: bytes, content_type: str | None, content_length: int | None,
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("The request body must be sent as 'application/json'.")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"The request body is not valid UTF-8 (byte {exc.start}).") from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"The request body is not valid JSON: {exc.msg} "
-            f"(line {exc.lineno}, column {exc.colno})."
-        ) from None
-    except RecursionError:
-        raise BadRequest("The request body is nested too deeply.") from None
-    except ValueError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+        return strict_json(data)
+    except JsonProblem as problem:
+        raise BadRequest(f"The request body {problem}.") from None
 
 
 def require_object(body: Any) -> dict[str, Any]:

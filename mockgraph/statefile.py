@@ -29,7 +29,7 @@ from flask import Flask
 
 from .errors import StartupError
 from .models import KEY_FIELDS, Key, KeySet
-from .parsing import ID_PATTERN, with_prefix
+from .parsing import ID_PATTERN, JsonProblem, strict_json, with_prefix
 from .redact import REDACTED
 from .state import MockGraph
 from .store import id_key
@@ -89,23 +89,9 @@ def load_state(path: str | os.PathLike[str]) -> list[KeySet]:
 def decode(data: bytes, where: str) -> Any:
     """UTF-8 JSON bytes -> a value; raises :class:`InvalidState` naming ``where``."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidState(f"{where} is not UTF-8 text (byte {exc.start})") from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise InvalidState(
-            f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
-    except RecursionError:
-        raise InvalidState(f"{where} is nested too deeply") from None
-    except ValueError as exc:
-        raise InvalidState(f"{where} is not valid JSON: {exc}") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+        return strict_json(data, encoding="utf-8-sig")
+    except JsonProblem as problem:
+        raise InvalidState(f"{where} {problem}") from None
 
 
 def parse_state(document: Any, where: str = "the state") -> list[KeySet]:

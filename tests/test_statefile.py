@@ -111,7 +111,7 @@ def test_a_file_that_is_not_json_names_the_line_and_column(tmp_path: Path) -> No
 def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin1.json"
     path.write_bytes('{"keySets": [{"id": "caf\xe9"}]}'.encode("latin-1"))
-    with pytest.raises(InvalidState, match="is not UTF-8 text"):
+    with pytest.raises(InvalidState, match="is not valid UTF-8"):
         load_state(path)
 
 
