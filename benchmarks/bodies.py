@@ -4,46 +4,23 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from mockgraph.keys import generate_rsa
 
 PLACEHOLDER = "__ID__"
 
 
-def _b64(n: int) -> str:
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 @cache
 def rsa_jwk(private: bool = False) -> dict[str, Any]:
-    """One RSA-2048 JWK (generated once per process): public members, or every member."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    numbers = key.private_numbers()
-    public = numbers.public_numbers
-    jwk: dict[str, Any] = {
-        "kid": "bench-signing-key",
-        "use": "sig",
-        "kty": "RSA",
-        "n": _b64(public.n),
-        "e": _b64(public.e),
-        "nbf": 1700000000,
-        "exp": 2000000000,
-    }
-    if private:
-        jwk.update(
-            d=_b64(numbers.d),
-            p=_b64(numbers.p),
-            q=_b64(numbers.q),
-            dp=_b64(numbers.dmp1),
-            dq=_b64(numbers.dmq1),
-            qi=_b64(numbers.iqmp),
-        )
+    """One RSA-2048 JWK (generated once per process, by the mock's own generateKey code):
+    public members, or every member."""
+    key = generate_rsa("sig", 1700000000, 2000000000)
+    jwk: dict[str, Any] = key.to_state() if private else key.public()
+    jwk["kid"] = "bench-signing-key"
     return jwk
 
 
