@@ -1,16 +1,25 @@
 """The JSON Schema contracts of ``schemas/``: loaded and compiled once, then used to check
 request bodies (one clear message naming the property path) and the mock's own answers.
 
+Each definition is compiled twice. ``jsonschema_rs`` (compiled Rust, about a microsecond for a
+create body) gives the verdict on every request and answer; ``jsonschema`` (the reference, whose
+``best_match`` picks the message) explains a body only once it is known to be bad. The fast
+engine answering "valid" is the common case, so a valid request never pays for the pure-Python
+walk (issue 6: it was a third of a create). Where ``jsonschema_rs`` is not installed (it ships
+CPython wheels only) or cannot take a value (a lone surrogate), ``jsonschema`` decides alone.
+
+The two disagree in one known place: JSON Schema patterns are ECMA-262 regexes, whose ``$`` is
+the end of the string, while ``jsonschema`` runs them with Python's ``re``, whose ``$`` also
+matches before a final newline. The fast engine's verdict stands there (``"x\\n"`` is no key set
+id); ``tests/test_contracts.py`` pins that the engines agree everywhere else.
+
 Library exception types never leave this module: a bad request becomes
 :class:`mockgraph.errors.BadRequest`, a response problem a list of readable violations.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,6 +32,11 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from .errors import BadRequest
 
+try:
+    import jsonschema_rs as _fast_engine
+except ImportError:  # pragma: no cover - platforms without its wheels
+    _fast_engine = None  # type: ignore[assignment]
+
 _TYPE_WORDS = {
     "string": "a string",
     "integer": "an integer",
@@ -34,29 +48,33 @@ _TYPE_WORDS = {
 }
 
 
-class Memo:
-    """A bounded, thread-safe map of 16-byte digests to verdicts; the oldest entry goes first."""
+class FastCheck:
+    """A definition compiled by ``jsonschema_rs``: a verdict, never a message."""
 
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._items: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self._validator = (
+            _fast_engine.Draft202012Validator(dict(schema)) if _fast_engine is not None else None
+        )
 
-    def get(self, key: bytes) -> tuple[str, ...] | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
+    def verdict(self, instance: Any) -> bool | None:
+        """True or False; None when there is no fast engine or it cannot take ``instance``."""
+        if self._validator is None:
+            return None
+        try:
+            return bool(self._validator.is_valid(instance))
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            return None
 
-    def put(self, key: bytes, verdict: tuple[str, ...]) -> None:
-        with self._lock:
-            self._items[key] = verdict
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
+    def first_problem(self, instance: Any) -> str:
+        """A message for the first error, naming the property path and the keyword only."""
+        assert self._validator is not None
+        error = next(iter(self._validator.iter_errors(instance)))
+        keyword = next((str(p) for p in reversed(error.schema_path) if isinstance(p, str)), "")
+        where = property_path(error.instance_path)
+        subject = f"The property '{where}'" if where else "The request body"
+        if keyword == "pattern":
+            return f"{subject} has an invalid value; expected a value of the documented form."
+        return f"{subject} is invalid ({keyword})."
 
 
 @dataclass(frozen=True)
@@ -72,8 +90,9 @@ class Contract:
     response: Draft202012Validator | None
     permissions: Mapping[str, Sequence[str]] = field(default_factory=dict)
     examples: tuple[str, ...] = ()
-    #: Verdicts on answers already checked, by digest of their bytes (bounded).
-    memo: Memo = field(default_factory=lambda: Memo(4096), compare=False, repr=False)
+    #: The same definitions compiled by the fast engine (see the module docstring).
+    fast_request: FastCheck | None = field(default=None, compare=False, repr=False)
+    fast_response: FastCheck | None = field(default=None, compare=False, repr=False)
 
     @property
     def has_request_body(self) -> bool:
@@ -83,26 +102,26 @@ class Contract:
         """Raise :class:`BadRequest` with one message naming the first offending property."""
         if self.request is None:
             return
+        verdict = self.fast_request.verdict(body) if self.fast_request is not None else None
+        if verdict:
+            return
         error = best_match(self.request.iter_errors(body))
         if error is not None:
             raise BadRequest(describe(error))
+        if verdict is False and self.fast_request is not None:
+            raise BadRequest(self.fast_request.first_problem(body))
 
-    def response_violations(self, body: Any, *, encoded: bytes | None = None) -> list[str]:
-        """Readable descriptions of every way ``body`` breaks the response contract.
-
-        With ``encoded`` (the body's exact bytes on the wire), the verdict is remembered: the
-        same answer is not validated again (a GET of an unchanged key set, a page of the list).
-        """
+    def response_violations(self, body: Any) -> list[str]:
+        """Readable descriptions of every way ``body`` breaks the response contract."""
         if self.response is None:
             return [] if body is None else ["the operation answers no body, but one was sent"]
-        if encoded is None:
-            return sorted(describe(e) for e in self.response.iter_errors(body))
-        digest = hashlib.blake2b(encoded, digest_size=16).digest()
-        known = self.memo.get(digest)
-        if known is None:
-            known = tuple(sorted(describe(e) for e in self.response.iter_errors(body)))
-            self.memo.put(digest, known)
-        return list(known)
+        verdict = self.fast_response.verdict(body) if self.fast_response is not None else None
+        if verdict:
+            return []
+        found = sorted(describe(e) for e in self.response.iter_errors(body))
+        if not found and verdict is False and self.fast_response is not None:
+            found = [self.fast_response.first_problem(body)]
+        return found
 
 
 def property_path(parts: Iterable[str | int]) -> str:
@@ -211,11 +230,12 @@ def compile_contract(schema: Mapping[str, Any], *, check: bool = True) -> Contra
     meta = schema["x-mockgraph"]
     defs = schema.get("$defs", {})
 
-    def validator(name: str) -> Draft202012Validator | None:
+    def root(name: str) -> dict[str, Any] | None:
         if name not in defs:
             return None
-        root = {"$schema": schema["$schema"], "$defs": defs, "$ref": f"#/$defs/{name}"}
-        return Draft202012Validator(root)
+        return {"$schema": schema["$schema"], "$defs": defs, "$ref": f"#/$defs/{name}"}
+
+    request, response = root("request"), root("response")
 
     return Contract(
         operation=meta["operation"],
@@ -223,8 +243,10 @@ def compile_contract(schema: Mapping[str, Any], *, check: bool = True) -> Contra
         path=meta["path"],
         status=int(meta["status"]),
         schema=schema,
-        request=validator("request"),
-        response=validator("response"),
+        request=Draft202012Validator(request) if request is not None else None,
+        response=Draft202012Validator(response) if response is not None else None,
         permissions=meta.get("permissions", {}),
         examples=tuple(meta.get("examples", ())),
+        fast_request=FastCheck(request) if request is not None else None,
+        fast_response=FastCheck(response) if response is not None else None,
     )

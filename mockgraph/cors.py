@@ -139,7 +139,11 @@ def install(app: Flask, state: MockGraph) -> None:
 
     @app.after_request
     def _allow_origin(response: Response) -> Response:
-        response.vary.add("Origin")
+        # Vary is set straight when absent: parsing it as a header set was ~3% of a get.
+        if "Vary" in response.headers:
+            response.vary.add("Origin")
+        else:
+            response.headers["Vary"] = "Origin"
         origin = request.headers.get("Origin")
         if origin is not None and policy.allows(origin):
             response.headers["Access-Control-Allow-Origin"] = origin

@@ -27,10 +27,9 @@ from typing import Any
 from flask import Flask, Response
 from jsonschema import Draft202012Validator
 
-from . import parsing
 from .config import BASE_PATH, CONTROL_PATH, Config
 from .contracts import Contract, packaged
-from .models import SECRET_FIELDS
+from .models import KEYSET_ID_PATTERN, SECRET_FIELDS
 from .state import MockGraph
 
 SERVICE = "openapi"
@@ -301,8 +300,8 @@ def _error_schema() -> dict[str, Any]:
 def _path_parameter(name: str) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "minLength": 1}
     if name == "id":
-        # The characters a key set id can have (parsing.ID_PATTERN), prefix of any length.
-        schema["pattern"] = parsing.ID_PATTERN.pattern.replace("{1,256}", "+")
+        # The characters a key set id can have (an ECMA-262 regex), prefix of any length.
+        schema["pattern"] = KEYSET_ID_PATTERN.replace("{1,256}", "+")
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 

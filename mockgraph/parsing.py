@@ -20,7 +20,8 @@ from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from .models import KEYSET_ID_PATTERN, Key, KeySet
 
 INT64 = validate.Range(min=-(2**63), max=2**63 - 1, error="out of range")
-ID_PATTERN = re.compile(KEYSET_ID_PATTERN)
+#: The contract's id pattern with ECMA-262's "$" (the end, not before a final newline).
+ID_PATTERN = re.compile(KEYSET_ID_PATTERN.removesuffix("$") + r"\Z")
 B2C_PREFIX = "B2C_1A_"
 
 T = TypeVar("T")

@@ -11,10 +11,12 @@ in its call form ``getActiveKey()``, as the official SDK sends it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.routing import BaseConverter, Map
+from werkzeug.sansio.utils import get_current_url
 
 from . import keys as keymaterial
 from . import odata, parsing, rendering
@@ -64,7 +66,14 @@ def _route(
 
 
 def _service_root() -> str:
-    return request.root_url.rstrip("/") + BASE_PATH
+    """``http://host:port/beta`` as the client addressed the mock (``@odata.context``)."""
+    return _root_for(request.scheme, request.host, request.root_path)
+
+
+@lru_cache(maxsize=256)
+def _root_for(scheme: str, host: str, root_path: str) -> str:
+    # The same few hosts every time: worked out once each (it was ~5% of a get).
+    return get_current_url(scheme, host, root_path).rstrip("/") + BASE_PATH
 
 
 def _body(state: MockGraph, operation: str) -> Any:
