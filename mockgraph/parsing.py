@@ -17,7 +17,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from .contracts import property_path
 from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from .models import KEYSET_ID_PATTERN, Key, KeySet
+from .models import KEY_FIELDS, KEYSET_ID_PATTERN, Key, KeySet
 
 INT64 = validate.Range(min=-(2**63), max=2**63 - 1, error="out of range")
 #: The contract's id pattern with ECMA-262's "$" (the end, not before a final newline).
@@ -90,7 +90,7 @@ class GraphSchema(Schema):
 
     @pre_load
     def _drop_annotations(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, Mapping):
+        if isinstance(data, Mapping) and any(str(k).startswith("@odata.") for k in data):
             return {k: v for k, v in data.items() if not str(k).startswith("@odata.")}
         return data
 
@@ -113,34 +113,62 @@ def _int64() -> fields.Integer:
     return JsonInteger(strict=True, allow_none=True, load_default=None, validate=INT64)
 
 
-class KeySchema(GraphSchema):
-    kid = _str()
-    kty = _str()
-    use = _str()
-    x5c = fields.List(fields.String(), allow_none=True, load_default=None)
-    x5t = _str()
-    e = _str()
-    d = _str()
-    n = _str()
-    p = _str()
-    q = _str()
-    dp = _str()
-    dq = _str()
-    qi = _str()
-    k = _str()
-    nbf = _int64()
-    exp = _int64()
+class JwkField(fields.Field[Key]):
+    """One trustFrameworkKey (a JSON Web Key) -> :class:`Key`.
 
-    @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> Key:
-        if data.get("x5c") is not None:
-            data["x5c"] = tuple(data["x5c"])
-        return Key(**data)
+    A field, not a nested schema of sixteen fields: marshmallow runs every declared field of a
+    schema for every key, present or not, and that was most of a create's parsing (issue 6).
+    This walks only the members the key has, with the same checks and messages a nested schema
+    gives: strings or null, ``x5c`` a list of strings, ``nbf``/``exp`` Int64, OData annotations
+    ignored, any other member "Unknown field."."""
+
+    default_error_messages = {"invalid": "Not a valid mapping type."}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Key:
+        if not isinstance(value, Mapping):
+            raise self.make_error("invalid")
+        members: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        for name, item in value.items():
+            if name in _STRING_MEMBERS:
+                if item is None or isinstance(item, str):
+                    members[name] = item
+                else:
+                    errors[name] = [_STRING.error_messages["invalid"]]
+                continue
+            if type(item) is int and name in _INT64_MEMBERS and _INT64_MIN <= item <= _INT64_MAX:
+                members[name] = item  # what the Int64 field would give, without its machinery
+                continue
+            typed = _TYPED_MEMBERS.get(name)
+            if typed is None:
+                if not str(name).startswith("@odata."):
+                    errors[name] = ["Unknown field."]
+                continue
+            try:
+                members[name] = typed.deserialize(item)
+            except ValidationError as exc:
+                errors[name] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+        if members.get("x5c") is not None:
+            members["x5c"] = tuple(members["x5c"])
+        return Key(**members)
+
+
+_STRING = fields.String()
+_STRING_MEMBERS = frozenset(KEY_FIELDS) - {"x5c", "nbf", "exp"}
+_INT64_MEMBERS = frozenset({"nbf", "exp"})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_TYPED_MEMBERS: dict[str, fields.Field[Any]] = {
+    "x5c": fields.List(fields.String(), allow_none=True),
+    "nbf": _int64(),
+    "exp": _int64(),
+}
 
 
 class KeySetSchema(GraphSchema):
     id = fields.String(validate=validate.Regexp(ID_PATTERN, error="not a valid key set id"))
-    keys = fields.List(fields.Nested(KeySchema), allow_none=True, load_default=None)
+    keys = fields.List(JwkField(), allow_none=True, load_default=None)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -290,7 +318,7 @@ def _first_message(messages: Any, path: tuple[str | int, ...] = ()) -> str:
             return _first_message(first, path)
         where = property_path(path)
         text = str(first).rstrip(".")
-        if text == "Unknown field.":
+        if text == "Unknown field":
             return f"The property '{where}' does not exist on this resource."
         if text.startswith("Missing data for required field"):
             return f"The property '{where}' is required."
