@@ -32,9 +32,8 @@ def json_response(
     so the contract check and the journal need not decode it again."""
     if has_request_context():
         g.response_body = body
-    response = Response(dumps(body), status=status, headers=dict(headers or {}))
-    response.content_type = JSON_TYPE
-    return response
+    # The content type given to the constructor: set afterwards, it is parsed and rebuilt.
+    return Response(dumps(body), status=status, headers=headers, content_type=JSON_TYPE)
 
 
 def no_content() -> Response:
