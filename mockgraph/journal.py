@@ -1,5 +1,9 @@
 """The request journal: every exchange the app answered, secrets redacted, in a bounded ring
-(``Config.journal_size``) so a long run cannot exhaust memory."""
+(``Config.journal_size``) so a long run cannot exhaust memory.
+
+Recording costs a few microseconds (issue 6): the request thread keeps only raw facts (a copy
+of the WSGI environ, the body bytes, the response's header pairs and body object); decoding
+and redaction wait until someone reads the journal, and happen once per exchange."""
 
 from __future__ import annotations
 
@@ -8,16 +12,25 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
+from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import get_content_length
 
 from .config import CONTROL_PATH
 from .redact import decode_body, redact_body, redact_headers
 from .state import MockGraph
 
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
+    from werkzeug.local import LocalProxy
+
 SERVICE = "journal"
+#: The key in ``g`` of ``time.perf_counter()`` when the request arrived.
+STARTED = "journal_started"
 
 
 @dataclass(frozen=True)
@@ -45,14 +58,95 @@ class Entry:
         return asdict(self)
 
 
+@dataclass(slots=True, repr=False, eq=False)
+class Exchange:
+    """The raw facts of one exchange, as the request thread captured them: nothing decoded,
+    nothing redacted, so they hold secrets and never leave the journal (not even in a repr).
+    The app must not mutate the objects it hands over (``g.response_body``,
+    ``g.contract_violations``, ``g.injected_fault``) once it has answered."""
+
+    time: float
+    monotonic: float
+    elapsed: float  #: seconds from arrival to the journal's after_request hook
+    method: str
+    path: str
+    query_string: bytes
+    #: A shallow copy of the WSGI environ (the request headers are its ``HTTP_*`` and
+    #: ``CONTENT_*`` keys), without the request object and the streams: the journal keeps no
+    #: request alive.
+    environ: dict[str, Any]
+    data: bytes | None  #: the request body, ``None`` when not read (absent or over the limit)
+    status: int
+    response_headers: list[tuple[str, str]]
+    response_body: Any  #: the body object the app rendered (``g.response_body``) ...
+    response_data: bytes | None  #: ... or, without one, the JSON answer's bytes
+    endpoint: str | None
+    violations: list[str] | None
+    fault: dict[str, Any] | None
+
+    def __repr__(self) -> str:
+        return f"<Exchange {self.method} {self.path} {self.status}>"
+
+    def entry(self, seq: int) -> Entry:
+        """The redacted :class:`Entry` of these facts (decoded and redacted here)."""
+        operation = (self.endpoint or "").removeprefix("graph.") or None
+        body = None if self.data is None else decode_body(self.data)[0]
+        response_body = self.response_body
+        if self.response_data is not None:
+            response_body = decode_body(self.response_data)[0]
+        return Entry(
+            seq=seq,
+            time=self.time,
+            monotonic=self.monotonic,
+            method=self.method,
+            path=self.path,
+            query=parse_query(self.query_string),
+            headers=redact_headers(EnvironHeaders(self.environ)),
+            body=redact_body(body, operation=operation),
+            status=self.status,
+            response_headers=redact_headers(dict(self.response_headers)),
+            response_body=redact_body(response_body),
+            operation=operation,
+            duration_ms=round(self.elapsed * 1000, 3),
+            violations=list(self.violations or ()),
+            fault=self.fault,
+        )
+
+
+class _Slot:
+    """One place in the ring: the raw facts until first read, then only their Entry."""
+
+    __slots__ = ("seq", "_exchange", "_entry")
+
+    def __init__(self, seq: int, exchange: Exchange) -> None:
+        self.seq = seq
+        self._exchange: Exchange | None = exchange
+        self._entry: Entry | None = None
+
+    def entry(self) -> Entry:
+        # Two readers may build the same Entry at once: both are equal and either is kept.
+        # The Entry is stored before the facts are dropped, so a reader that finds no facts
+        # finds the Entry.
+        exchange = self._exchange
+        if exchange is None:
+            return cast(Entry, self._entry)
+        entry = self._entry = exchange.entry(self.seq)
+        self._exchange = None
+        return entry
+
+
 class Journal:
     """A thread-safe ring of :class:`Entry`, oldest dropped first."""
 
     def __init__(self, size: int) -> None:
         self._lock = threading.Lock()
-        self._entries: deque[Entry] = deque(maxlen=max(size, 0) or None)
+        self._entries: deque[Entry | _Slot] = deque(maxlen=max(size, 0) or None)
         self._size = size
         self._seq = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
 
     def next_seq(self) -> int:
         with self._lock:
@@ -65,13 +159,28 @@ class Journal:
         with self._lock:
             self._entries.append(entry)
 
+    def record(self, exchange: Exchange) -> None:
+        """Keep ``exchange`` under the next sequence number (so the ring is in ``seq`` order);
+        it becomes an :class:`Entry` when first read."""
+        if self._size <= 0:
+            return
+        with self._lock:
+            self._seq += 1
+            # The oldest leaves the ring here and is freed after the lock is released: freeing
+            # its facts takes longer than keeping the new one.
+            dropped = self._entries.popleft() if len(self._entries) == self._size else None
+            self._entries.append(_Slot(self._seq, exchange))
+        del dropped
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
 
     def entries(self) -> list[Entry]:
         with self._lock:
-            return list(self._entries)
+            kept = list(self._entries)
+        # Built outside the lock: recording never waits for a reader's decoding.
+        return [item.entry() if isinstance(item, _Slot) else item for item in kept]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
@@ -86,58 +195,107 @@ def journal_of(state: MockGraph) -> Journal:
     return journal
 
 
-def _request_body(limit: int) -> Any:
-    """The request body as JSON (or text), unless it is over the limit: never read what the
-    app refused to read."""
-    length = request.content_length
+def parse_query(query_string: bytes) -> dict[str, list[str]]:
+    """The query as ``request.args`` parses it (werkzeug's ``Request.args``: blank values
+    kept, invalid bytes left percent-encoded), each name with all its values."""
+    args = MultiDict(
+        parse_qsl(
+            query_string.decode(errors="werkzeug.url_quote"),
+            keep_blank_values=True,
+            errors="werkzeug.url_quote",
+        )
+    )
+    return {name: args.getlist(name) for name in args}
+
+
+#: Environ keys that hold objects, not facts: the request (and through it its parsed body),
+#: the streams, and the connection objects of the servers ``mockgraph serve`` runs on.
+_NOT_FACTS = (
+    "werkzeug.request",
+    "wsgi.input",
+    "wsgi.errors",
+    "werkzeug.socket",
+    "gunicorn.socket",
+    "waitress.client_disconnected",
+)
+
+
+def _environ_facts(environ: dict[str, Any]) -> dict[str, Any]:
+    """The environ, for :class:`~werkzeug.datastructures.EnvironHeaders` to read later: a
+    C-level copy costs a fifth of picking the header keys out one by one."""
+    copy = environ.copy()
+    for name in _NOT_FACTS:
+        copy.pop(name, None)
+    return copy
+
+
+def _request_data(req: Request, limit: int) -> bytes | None:
+    """The request body's bytes, unless over the limit: never read what the app refused to
+    read. Already read by the app, they are cached on the request and cost nothing."""
+    environ = req.environ
+    length = get_content_length(environ)
     if length == 0 or (length is not None and length > limit):
         return None
+    # Without Content-Length or Transfer-Encoding a request has no body (RFC 9112, 6.3).
+    if length is None and "HTTP_TRANSFER_ENCODING" not in environ:
+        return None
     try:
-        return decode_body(request.get_data(cache=True))[0]
+        return req.get_data(cache=True)
     except HTTPException:
         return None
 
 
 def install(app: Flask, state: MockGraph) -> None:
-    """Keep a journal in ``state.services["journal"]`` and record every exchange into it."""
+    """Keep a journal in ``state.services["journal"]`` and record every exchange into it
+    (nothing at all with ``journal_size`` 0)."""
     journal = Journal(state.config.journal_size)
     state.services[SERVICE] = journal
+    if journal.size <= 0:
+        return
+    limit = state.config.max_body_bytes
+    control = CONTROL_PATH + "/"
+    # The real objects behind Flask's proxies: every attribute read through a proxy costs a
+    # context lookup, and the hooks run on every request.
+    current_request = cast("LocalProxy[Request]", request)._get_current_object
+    current_g = cast("LocalProxy[_AppCtxGlobals]", g)._get_current_object
 
     @app.before_request
     def _arrived() -> None:
-        g.journal_started = (time.time(), time.monotonic(), time.perf_counter())
+        setattr(current_g(), STARTED, time.perf_counter())
 
     @app.after_request
     def _record(response: Response) -> Response:
-        if request.path.startswith(CONTROL_PATH + "/"):
+        req = current_request()
+        if req.path.startswith(control):
             # The control API reads and clears the journal: its own calls would only crowd it.
             return response
-        started = g.get("journal_started") or (time.time(), time.monotonic(), time.perf_counter())
-        operation = (request.endpoint or "").removeprefix("graph.") or None
-        body = _request_body(state.config.max_body_bytes)
-        if "response_body" in g:
-            response_body = g.response_body
-        elif response.is_json:
-            response_body = decode_body(response.get_data())[0]
+        now = time.perf_counter()
+        facts = vars(current_g())
+        elapsed = now - facts.get(STARTED, now)
+        response_data = None
+        if "response_body" in facts:
+            response_body = facts["response_body"]
         else:
             response_body = None
-        journal.add(
-            Entry(
-                seq=journal.next_seq(),
-                time=started[0],
-                monotonic=started[1],
-                method=request.method,
-                path=request.path,
-                query={k: request.args.getlist(k) for k in request.args},
-                headers=redact_headers(request.headers),
-                body=redact_body(body, operation=operation),
-                status=response.status_code,
-                response_headers=redact_headers(response.headers),
-                response_body=redact_body(response_body),
-                operation=operation,
-                duration_ms=round((time.perf_counter() - started[2]) * 1000, 3),
-                violations=list(g.get("contract_violations", [])),
-                fault=g.get("injected_fault"),
+            if response.is_json:
+                response_data = response.get_data()
+        journal.record(
+            Exchange(
+                time.time() - elapsed,
+                time.monotonic() - elapsed,
+                elapsed,
+                req.method,
+                req.path,
+                req.query_string,
+                _environ_facts(req.environ),
+                _request_data(req, limit),
+                response.status_code,
+                list(response.headers),
+                response_body,
+                response_data,
+                req.endpoint,
+                facts.get("contract_violations"),
+                facts.get("injected_fault"),
             )
         )
         return response

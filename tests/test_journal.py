@@ -3,16 +3,20 @@ operation, status and contract violations, secrets and tokens redacted."""
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
+import weakref
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, Request, request
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
 
-from mockgraph import Config, create_app
+from mockgraph import Config, create_app, journal
 from mockgraph.contracts import Contracts
-from mockgraph.journal import Entry, Journal, journal_of
+from mockgraph.journal import Entry, Exchange, Journal, journal_of, parse_query
 from mockgraph.redact import REDACTED
 from mockgraph.state import mockgraph
 
@@ -114,3 +118,141 @@ def test_a_contract_violation_of_the_mock_is_journaled(
     client.post(KEYSETS, json={"id": "a"})
     (created,) = journal_of(mockgraph(app)).entries()
     assert created.violations == ["keys: is required"]
+
+
+# -- recording is cheap: raw facts kept, the Entry built once when read (issue 6) -------------
+
+
+def exchange(status: int = 200) -> Exchange:
+    return Exchange(
+        time=0.0, monotonic=0.0, elapsed=0.0, method="GET", path="/", query_string=b"",
+        environ={}, data=None, status=status, response_headers=[], response_body=None,
+        response_data=None, endpoint=None, violations=None, fault=None,
+    )  # fmt: skip
+
+
+def test_nothing_is_decoded_or_redacted_until_the_journal_is_read(
+    client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    for name in ("decode_body", "redact_body", "redact_headers", "parse_query"):
+        real = getattr(journal, name)
+        monkeypatch.setattr(
+            journal, name, lambda *a, _n=name, _f=real, **k: calls.append(_n) or _f(*a, **k)
+        )
+    client.post(KEYSETS, json={"id": "a"})
+    client.post(KEYSETS, json={"id": "a"})  # refused: its answer is decoded from its bytes
+    client.get(KEYSETS + "?$top=1")
+    assert calls == []
+    created, refused, listed = journal_of(mockgraph(app)).entries()
+    assert calls
+    assert created.body == {"id": "a"} and refused.response_body["error"]["code"]
+    assert listed.query == {"$top": ["1"]}
+
+
+def test_each_exchange_becomes_an_entry_once(client: FlaskClient, app: Flask) -> None:
+    client.post(KEYSETS, json={"id": "a"})
+    client.get(KEYSETS + "/B2C_1A_a")
+    first = journal_of(mockgraph(app)).entries()
+    again = journal_of(mockgraph(app)).entries()
+    assert len(first) == 2 and all(a is b for a, b in zip(first, again, strict=True))
+
+
+def test_headers_are_the_requests_and_the_answers_as_sent_redacted(
+    client: FlaskClient, app: Flask
+) -> None:
+    client.post(
+        KEYSETS,
+        data=json.dumps({"id": "a"}),
+        headers={
+            "Content-Type": "application/json",
+            "X-Trace": "t-1",
+            "Proxy-Authorization": "Basic dXNlcg==",
+        },
+    )
+    (created,) = journal_of(mockgraph(app)).entries()
+    assert created.headers["Content-Type"] == "application/json"
+    assert created.headers["Content-Length"] == str(len(json.dumps({"id": "a"})))
+    assert created.headers["X-Trace"] == "t-1"
+    assert created.headers["Proxy-Authorization"] == f"Basic {REDACTED}"
+    assert created.headers["Authorization"] == f"Bearer {REDACTED}"
+    assert created.response_headers["request-id"]
+    assert created.response_headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"",
+        b"$top=1&$select=id",
+        b"a=1&a=2&b",
+        b"q=a+b&r=%20%zz&s=%C3%A9",
+        b"u=%ff",
+        b"=&&x==y",
+    ],
+)
+def test_the_query_is_parsed_as_flask_parses_it(query: bytes) -> None:
+    environ = EnvironBuilder().get_environ()
+    environ["QUERY_STRING"] = query.decode("latin1")
+    args = Request(environ).args
+    assert parse_query(query) == {name: args.getlist(name) for name in args}
+
+
+def test_raw_bytes_that_are_not_utf8_in_the_query_are_kept_percent_encoded() -> None:
+    # Flask's request.args raises UnicodeDecodeError here; the journal must still be readable.
+    assert parse_query(b"t=\xff\xfe&u=%ff") == {"t": ["%FF%FE"], "u": ["%FF"]}
+
+
+def test_a_body_the_app_did_not_read_is_journaled_and_one_over_the_limit_is_not(
+    contracts: Contracts,
+) -> None:
+    app = create_app(Config(max_body_bytes=64), contracts=contracts)
+    client = app.test_client()  # no token: refused before the body is read
+    client.post(KEYSETS, json={"id": "a"})
+    client.post(KEYSETS, json={"id": "a" * 100}, headers={"Authorization": "Bearer t"})
+    refused, too_large = journal_of(mockgraph(app)).entries()
+    assert (refused.status, refused.body) == (401, {"id": "a"})
+    assert (too_large.status, too_large.body) == (413, None)
+
+
+def test_the_journal_keeps_no_request_alive(client: FlaskClient, app: Flask) -> None:
+    seen: list[weakref.ref[Request]] = []
+
+    @app.before_request
+    def _remember() -> None:
+        seen.append(weakref.ref(request._get_current_object()))  # type: ignore[attr-defined]
+
+    client.post(KEYSETS, json={"id": "a"})
+    client.get("/")  # the test client keeps the last request's context until the next one
+    gc.collect()
+    assert seen[0]() is None
+    assert len(journal_of(mockgraph(app))) == 2
+
+
+def test_size_zero_records_nothing_through_the_app(contracts: Contracts) -> None:
+    app = create_app(Config(journal_size=0), contracts=contracts)
+    client_of(app).post(KEYSETS, json={"id": "a"})
+    assert journal_of(mockgraph(app)).entries() == []
+
+
+def test_concurrent_recording_stays_bounded_and_in_sequence_order() -> None:
+    ring = Journal(50)
+
+    def record() -> None:
+        for _ in range(200):
+            ring.record(exchange())
+
+    threads = [threading.Thread(target=record) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seqs = [e.seq for e in ring]
+    assert seqs == list(range(751, 801))
+
+
+def test_an_exchange_shows_no_secret_in_its_repr() -> None:
+    raw = exchange()
+    raw.environ["HTTP_AUTHORIZATION"] = "Bearer s3cr3t"
+    raw.data = b'{"k": "s3cr3t"}'
+    assert "s3cr3t" not in repr(raw)
