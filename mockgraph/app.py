@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from . import (
@@ -28,8 +29,12 @@ from .config import Config
 from .contracts import Contracts
 from .errors import GraphError, InternalError, PayloadTooLarge, error_body, from_http_exception
 from .rendering import dumps
-from .state import EXTENSION, MockGraph
+from .state import EXTENSION, AfterHook, BeforeHook, MockGraph
 from .store import Store
+
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
+    from werkzeug.local import LocalProxy
 
 log = logging.getLogger("mockgraph")
 
@@ -84,12 +89,14 @@ def create_app(config: Config | None = None, *, contracts: Contracts | None = No
     )
     app.extensions[EXTENSION] = state
 
-    app.before_request(_starter(state))
+    state.before.append(_starter(state))
     for install in INSTALLERS:
         install(app, state)
     routes.register(app)
-    app.after_request(_response_checker(state))
-    app.after_request(_finish)
+    state.after.append(_response_checker(state))
+    state.after.append(_finish)
+    app.before_request(_run_before(state))
+    app.after_request(_run_after(state))
     app.register_error_handler(GraphError, _render_graph_error)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(Exception, _render_unexpected)
@@ -110,44 +117,78 @@ def new_request_id() -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
-def _starter(state: MockGraph) -> Callable[[], None]:
+# The real objects behind Flask's proxies, for the hooks: every attribute read through a proxy
+# is a context lookup, and the hooks run on every request.
+_current_request = cast("LocalProxy[Request]", request)._get_current_object
+_current_g = cast("LocalProxy[_AppCtxGlobals]", g)._get_current_object
+
+
+def _run_before(state: MockGraph) -> Callable[[], Response | None]:
+    steps = state.before
+
+    def _before() -> Response | None:
+        req, facts = _current_request(), _current_g()
+        for step in steps:
+            answer = step(req, facts)
+            if answer is not None:
+                return answer
+        return None
+
+    return _before
+
+
+def _run_after(state: MockGraph) -> Callable[[Response], Response]:
+    steps = state.after
+
+    def _after(response: Response) -> Response:
+        req, facts = _current_request(), _current_g()
+        for step in reversed(steps):
+            response = step(req, facts, response)
+        return response
+
+    return _after
+
+
+def _starter(state: MockGraph) -> BeforeHook:
     limit = state.config.max_body_bytes
 
-    def _start() -> None:
-        g.request_id = request_id = new_request_id()
-        g.client_request_id = request.environ.get("HTTP_CLIENT_REQUEST_ID") or request_id
-        length = request.content_length
+    def _start(req: Request, facts: _AppCtxGlobals) -> None:
+        facts.started = time.perf_counter()
+        facts.request_id = request_id = new_request_id()
+        facts.client_request_id = req.environ.get("HTTP_CLIENT_REQUEST_ID") or request_id
+        length = req.content_length
         if length is not None and length > limit:
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        return None
 
     return _start
 
 
-def _response_checker(state: MockGraph) -> Callable[[Response], Response]:
+def _response_checker(state: MockGraph) -> AfterHook:
     contracts, enabled = state.contracts, state.config.validate_responses
 
-    def _check_response(response: Response) -> Response:
+    def _check_response(req: Request, facts: _AppCtxGlobals, response: Response) -> Response:
         """Check the mock's own success answer against its contract; violations are logged
         and kept in ``g.contract_violations`` for the journal (they are bugs of the mock)."""
         violations: list[str] = []
         # A CORS preflight matches a route's URL but is no call of its operation.
-        if enabled and 200 <= response.status_code < 300 and request.method != "OPTIONS":
-            operation = routes.current_operation()
+        if enabled and 200 <= response.status_code < 300 and req.method != "OPTIONS":
+            operation = routes.operation_of(req)
             contract = contracts.get(operation) if operation else None
             if contract is not None:
-                violations = contract.response_violations(g.get("response_body"))
+                violations = contract.response_violations(getattr(facts, "response_body", None))
                 for violation in violations:
                     log.warning("response of %s breaks its contract: %s", operation, violation)
-        g.contract_violations = violations
+        facts.contract_violations = violations
         return response
 
     return _check_response
 
 
-def _finish(response: Response) -> Response:
+def _finish(req: Request, facts: _AppCtxGlobals, response: Response) -> Response:
     # Added, not set: nothing else writes these two, and a set scans every header first.
-    response.headers.add("request-id", g.get("request_id", ""))
-    response.headers.add("client-request-id", g.get("client_request_id", ""))
+    response.headers.add("request-id", getattr(facts, "request_id", ""))
+    response.headers.add("client-request-id", getattr(facts, "client_request_id", ""))
     return response
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Request
 
 from . import routes
 from .config import BASE_PATH
@@ -168,15 +168,22 @@ def install(app: Flask, state: MockGraph) -> None:
     table = permission_table(state.contracts)
     state.services[SERVICE] = table
     checked = table if state.config.check_permissions else None
+    prefix = BASE_PATH + "/"
 
-    @app.before_request
-    def _authenticate() -> None:
-        if request.method == "OPTIONS" or not request.path.startswith(BASE_PATH + "/"):
-            return
+    def _authenticate(req: Request, facts: object) -> None:
+        if req.method == "OPTIONS" or not req.path.startswith(prefix):
+            return None
+        header = req.environ.get("HTTP_AUTHORIZATION")
+        token = bearer_token(header)
+        if not looks_like_jwt(token) and not state.config.require_jwt:
+            return None  # an opaque token: nothing more to check (as authenticate() decides)
         authenticate(
-            request.headers.get("Authorization"),
+            header,
             now=state.store.now(),
-            operation=routes.current_operation(),
+            operation=routes.operation_of(req),
             table=checked,
             require_jwt=state.config.require_jwt,
         )
+        return None
+
+    state.before.append(_authenticate)

@@ -29,14 +29,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, g, request
+from flask import Flask, Request
 
 from . import routes
 from .errors import BadRequest, GraphError, ServiceUnavailable, StartupError, TooManyRequests
 from .journal import Entry
 from .state import MockGraph
+
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
 
 SERVICE = "faults"
 #: The per-request fault header. It is consumed by the mock: a proxy or recorder must drop it.
@@ -319,27 +322,29 @@ def install(app: Flask, state: MockGraph) -> None:
     faults = Faults(rules, operations=operations)
     state.services[SERVICE] = faults
 
-    @app.before_request
-    def _inject() -> None:
-        operation = routes.current_operation()
-        if request.method == "OPTIONS" or operation is None:
-            return
-        header = request.headers.get(FAULT_HEADER)
+    def _inject(req: Request, facts: _AppCtxGlobals) -> None:
+        operation = routes.operation_of(req)
+        if req.method == "OPTIONS" or operation is None:
+            return None
+        header = req.headers.get(FAULT_HEADER)
         extra = None
         if header is not None:
             try:
                 extra = parse_action(header)
             except FaultRuleError as exc:
                 raise BadRequest(f"The {FAULT_HEADER} header is invalid: {exc}.") from None
-        injection = faults.decide(operation, request.method, extra)
+        injection = faults.decide(operation, req.method, extra)
         if injection is None:
-            return
-        g.injected_fault = injection.record()
+            return None
+        facts.injected_fault = injection.record()
         if injection.action.delay_ms:
             faults.sleep(injection.action.delay_ms / 1000)
         error = injection.error()
         if error is not None:
             raise error
+        return None
+
+    state.before.append(_inject)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response
 from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
@@ -26,11 +26,11 @@ from .state import MockGraph
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
-    from werkzeug.local import LocalProxy
 
 SERVICE = "journal"
-#: The key in ``g`` of ``time.perf_counter()`` when the request arrived.
-STARTED = "journal_started"
+#: The key in ``g`` of ``time.perf_counter()`` when the request arrived (the app's first hook
+#: sets it).
+STARTED = "started"
 
 
 @dataclass(frozen=True)
@@ -254,27 +254,17 @@ def install(app: Flask, state: MockGraph) -> None:
         return
     limit = state.config.max_body_bytes
     control = CONTROL_PATH + "/"
-    # The real objects behind Flask's proxies: every attribute read through a proxy costs a
-    # context lookup, and the hooks run on every request.
-    current_request = cast("LocalProxy[Request]", request)._get_current_object
-    current_g = cast("LocalProxy[_AppCtxGlobals]", g)._get_current_object
 
-    @app.before_request
-    def _arrived() -> None:
-        setattr(current_g(), STARTED, time.perf_counter())
-
-    @app.after_request
-    def _record(response: Response) -> Response:
-        req = current_request()
+    def _record(req: Request, facts: _AppCtxGlobals, response: Response) -> Response:
         if req.path.startswith(control):
             # The control API reads and clears the journal: its own calls would only crowd it.
             return response
         now = time.perf_counter()
-        facts = vars(current_g())
-        elapsed = now - facts.get(STARTED, now)
+        known = vars(facts)
+        elapsed = now - known.get(STARTED, now)
         response_data = None
-        if "response_body" in facts:
-            response_body = facts["response_body"]
+        if "response_body" in known:
+            response_body = known["response_body"]
         else:
             response_body = None
             if response.is_json:
@@ -294,8 +284,10 @@ def install(app: Flask, state: MockGraph) -> None:
                 response_body,
                 response_data,
                 req.endpoint,
-                facts.get("contract_violations"),
-                facts.get("injected_fault"),
+                known.get("contract_violations"),
+                known.get("injected_fault"),
             )
         )
         return response
+
+    state.after.append(_record)

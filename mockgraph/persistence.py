@@ -29,14 +29,18 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask, Response, current_app, g, has_request_context
+from flask import Flask, Request, Response, current_app, g, has_request_context
 
 from .errors import InternalError, StartupError
 from .models import KeySet
 from .state import EXTENSION, MockGraph
 from .statefile import TOP, load_state
 from .store import Store
+
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
 
 SERVICE = "persistence"
 log = logging.getLogger("mockgraph")
@@ -203,10 +207,10 @@ class Persistence:
                 self.durable_version = max(self.durable_version, version)
                 self._cond.notify_all()
 
-    def after_request(self, response: Response) -> Response:
+    def after_request(self, req: Request, facts: _AppCtxGlobals, response: Response) -> Response:
         """Hold the answer of a write until its change is durable; if it cannot be, answer
         500 instead (the client must not believe the write was kept)."""
-        version = g.pop(_PENDING, None)
+        version = facts.pop(_PENDING, None)
         if version is None:
             return response
         try:
@@ -236,4 +240,4 @@ def install(app: Flask, state: MockGraph) -> None:
     persistence = Persistence(state.store, Path(path))
     persistence.start()
     state.services[SERVICE] = persistence
-    app.after_request(persistence.after_request)
+    state.after.append(persistence.after_request)

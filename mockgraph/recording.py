@@ -40,10 +40,10 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from flask import Flask, Request, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
@@ -62,6 +62,9 @@ from .redact import (
     redact_headers,
 )
 from .state import MockGraph
+
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
 
 log = logging.getLogger("mockgraph")
 
@@ -405,16 +408,15 @@ def install(app: Flask, state: MockGraph) -> None:
     recorder = Recorder(Path(directory), source=SERVE_SOURCE)
     state.services[SERVICE] = recorder
 
-    @app.after_request
-    def _record(response: Response) -> Response:
-        if not is_recorded(request.method, request.path):
+    def _record(req: Request, facts: _AppCtxGlobals, response: Response) -> Response:
+        if not is_recorded(req.method, req.path):
             return response
-        operation = routes.current_operation()
+        operation = routes.operation_of(req)
         contract = state.contracts.get(operation) if operation else None
-        request_body, cut = _request_body(state.config)
+        request_body, cut = _request_body(req, state.config)
         status = response.status_code
-        if 200 <= status < 300 and "response_body" in g:
-            response_body = g.response_body
+        if 200 <= status < 300 and "response_body" in vars(facts):
+            response_body = facts.response_body
         elif response.is_streamed:
             response_body = None
         else:
@@ -429,13 +431,13 @@ def install(app: Flask, state: MockGraph) -> None:
             check_response=not state.config.validate_responses,
         )
         violations = [str(v) for v in checked]
-        violations += [f"response: {m}" for m in g.get("contract_violations", ())]
+        violations += [f"response: {m}" for m in getattr(facts, "contract_violations", ())]
         recorder.record(
             Exchange(
-                method=request.method,
-                path=request.path,
-                query=list(request.args.items(multi=True)),
-                request_headers=list(request.headers.items()),
+                method=req.method,
+                path=req.path,
+                query=list(req.args.items(multi=True)),
+                request_headers=list(req.headers.items()),
                 request_body=request_body,
                 status=status,
                 response_headers=list(response.headers.items()),
@@ -443,21 +445,23 @@ def install(app: Flask, state: MockGraph) -> None:
                 operation=operation,
                 contract=operation if contract is not None else None,
                 violations=sorted(violations),
-                fault=g.get("injected_fault"),
+                fault=getattr(facts, "injected_fault", None),
                 truncated=cut,
             )
         )
         return response
 
+    state.after.append(_record)
 
-def _request_body(config: Config) -> tuple[Any, bool]:
+
+def _request_body(req: Request, config: Config) -> tuple[Any, bool]:
     """The decoded request body, unless it is over the size limit (then it was never read,
     and ``None`` is recorded)."""
-    length = request.content_length
+    length = req.content_length
     if length is not None and length > config.max_body_bytes:
         return None, False
     try:
-        return decode_body(request.get_data(cache=True))
+        return decode_body(req.get_data(cache=True))
     except HTTPException:  # a chunked body over the limit
         return None, False
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Request, Response, request
 from werkzeug.routing import BaseConverter, Map
 
 from . import keys as keymaterial
@@ -304,7 +304,12 @@ def register(app: Flask) -> None:
 
 def current_operation() -> str | None:
     """The operation id of the request being handled (its endpoint), if it is a Graph route."""
-    endpoint = request.endpoint or ""
-    if endpoint.startswith("graph."):
-        return endpoint.split(".", 1)[1]
+    return operation_of(request)
+
+
+def operation_of(req: Request) -> str | None:
+    """The operation id of ``req`` (its endpoint), if it is a Graph route."""
+    endpoint = req.endpoint
+    if endpoint is not None and endpoint.startswith("graph."):
+        return endpoint[6:]
     return None
