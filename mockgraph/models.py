@@ -22,6 +22,10 @@ KEY_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+#: The members rendered in answers, in the resource page's order.
+_READABLE: tuple[str, ...] = tuple(name for name in KEY_FIELDS if name not in SECRET_FIELDS)
+
+
 @dataclass(frozen=True, slots=True)
 class Key:
     """One JSON Web Key of a key set (RFC 7517 section 4), as Graph's trustFrameworkKey."""
@@ -47,14 +51,9 @@ class Key:
 
     def public(self) -> dict[str, Any]:
         """The members that may be read back, without secrets and without unset ones."""
-        out: dict[str, Any] = {}
-        for name in KEY_FIELDS:
-            if name in SECRET_FIELDS:
-                continue
-            value = getattr(self, name)
-            if value is None:
-                continue
-            out[name] = list(value) if name == "x5c" else value
+        out = {name: value for name in _READABLE if (value := getattr(self, name)) is not None}
+        if "x5c" in out:
+            out["x5c"] = list(out["x5c"])
         return out
 
     def to_state(self) -> dict[str, Any]:

@@ -135,7 +135,7 @@ def list_keysets() -> Response:
             prefix=query.filter_prefix,
             skip=query.skip,
         )
-    link = odata.next_link(request.base_url, query, items[-1].id) if more and items else None
+    link = odata.next_link(root + COLLECTION, query, items[-1].id) if more and items else None
     body = rendering.keyset_collection(root, items, select=query.select, next_link=link)
     return rendering.json_response(body)
 
