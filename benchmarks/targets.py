@@ -25,7 +25,7 @@ from mockgraph import parsing  # noqa: E402
 from mockgraph.app import create_app  # noqa: E402
 from mockgraph.config import BASE_PATH, Config  # noqa: E402
 from mockgraph.models import KeySet  # noqa: E402
-from mockgraph.serving import run  # noqa: E402
+from mockgraph.serving import quick_requests, run  # noqa: E402
 from mockgraph.state import mockgraph  # noqa: E402
 
 APPS = ("mockgraph", "novalidate", "bare")
@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         server="auto" if args.server == "werkzeug" else args.server,
         announce=say,
+        # As `mockgraph serve`; the bare app's routes are read and create, quick ones too.
+        inline=quick_requests(config),
     )
 
 

@@ -16,7 +16,7 @@ from .app import create_app
 from .config import Config
 from .contracts import Contracts
 from .errors import StartupError
-from .serving import PRODUCTION_SERVERS, is_loopback, run
+from .serving import PRODUCTION_SERVERS, is_loopback, quick_requests, run
 from .tokens import GRAPH_AUDIENCE, make_token
 
 
@@ -113,7 +113,9 @@ def serve(
     except StartupError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        status = run(app, config, dev=dev, threads=threads, server=server)
+        status = run(
+            app, config, dev=dev, threads=threads, server=server, inline=quick_requests(config)
+        )
     except StartupError as exc:  # e.g. the port is in use
         raise click.ClickException(str(exc)) from None
     sys.exit(status)

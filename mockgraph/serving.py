@@ -2,10 +2,25 @@
 development server behind ``--dev``, and a graceful stop on SIGINT/SIGTERM.
 
 The production server is granian (a Rust HTTP/1.1 server with keep-alive), embedded in ONE
-process: it receives each request on an event loop and the WSGI app answers it on a pool of
-Python threads. One process because the store is in memory: a second one would split it
-(``PERFORMANCE.md``). Where granian cannot be imported or started, waitress (pure Python)
-serves instead. Figures behind the choice: ``benchmarks/run.py``.
+process: it receives each request, body included, on an event loop; the WSGI app answers the
+quick ones right there on the loop, and those that may wait (key generation, an ``fsync``...)
+on a pool of Python threads (:func:`quick_requests` sorts them). One process because the
+store is in memory: a second one would split it (``PERFORMANCE.md``). Where granian cannot be
+imported or started, waitress (pure Python) serves instead. Figures behind the choice of
+server: ``benchmarks/run.py``.
+
+Figures behind the adapter (issue 6): requests/s, get / create, ``wrk -t1 -c8 -d5s``, medians
+of 3 interleaved runs on the shared 2-core machine (single runs move by 2x there):
+
+- bare Flask app (``benchmarks/targets.py``): every request on the pool, as before,
+  1,646 / 1,323; quick requests on the loop 3,466 / 2,447. Server CPU per request:
+  654 / 825 us before, 349 / 488 us after.
+- mockgraph as served: 1,618 / 1,110 before, 3,000 / 1,610 after.
+- Of the CPU left, the adapter's own Python takes about 9 / 20 us; the rest is granian's
+  hand-offs between its Rust threads and the loop (a third of it in the kernel, waking them).
+- Tried and not taken, no better within the noise (about 15%): uvloop and rloop as the
+  loop, granian's ``rust`` task implementation (Python < 3.12 only, experimental), and the
+  RSGI interface, which also drops header values that are not ASCII where ASGI passes bytes.
 
 Every server stops the same way on SIGINT or SIGTERM (and SIGBREAK on Windows): it stops
 accepting, lets the requests in flight finish, and :func:`run` returns 0.
@@ -17,6 +32,7 @@ import asyncio
 import io
 import ipaddress
 import logging
+import os
 import signal
 import socket
 import sys
@@ -30,8 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from .config import Config
+from .config import CONTROL_PATH, Config
 from .errors import StartupError
+from .faults import FAULT_HEADER
+from .routes import COLLECTION
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -45,6 +63,18 @@ PRODUCTION_SERVERS: tuple[str, ...] = ("granian", "waitress")
 DEV_SERVER = "werkzeug"
 #: How long a stop waits for the requests in flight before giving up on them.
 DRAIN_SECONDS = 30.0
+
+#: Whether granian's adapter may answer a request on its event loop, from the request's WSGI
+#: environ (its body already received): see :func:`run` and :func:`quick_requests`.
+InlineRule = Callable[[dict[str, Any]], bool]
+#: The methods that never change the store.
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The writes quick enough for the event loop: a store update and its rendering, in
+#: microseconds. Every other POST (generateKey, uploadCertificate, uploadPkcs12, $batch) may
+#: take long: see :func:`quick_requests`.
+_QUICK_WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
+_QUICK_POST_ENDS = (COLLECTION, "/uploadSecret", "/microsoft.graph.uploadSecret")
+_FAULT_KEY = "HTTP_" + FAULT_HEADER.upper().replace("-", "_")
 
 _STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)
@@ -100,6 +130,46 @@ def choose_server(requested: str = "auto", *, dev: bool = False) -> str:
     return requested
 
 
+def quick_requests(config: Config) -> InlineRule | None:
+    """The requests of a mockgraph app built from ``config`` that granian's adapter answers
+    on its event loop (``run(..., inline=quick_requests(config))``); ``None``: none of them.
+
+    On the loop, a request costs no thread handoff (about 300 us of CPU less, nearly twice
+    the requests per second: this module's docstring); but while the app answers it, the
+    loop serves nobody else. So only requests that hold the GIL and never wait go there:
+    reads, and the writes that only update the store (create, update, delete, uploadSecret).
+    These go to a thread instead, where waiting stalls no other client:
+
+    - generateKey: RSA-2048 generation takes about 120 ms, with the GIL released;
+    - uploadCertificate and uploadPkcs12 (key derivation for the password), and ``$batch``,
+      whose items may be any of these;
+    - every write with ``state_file`` set: its answer waits for an ``fsync``;
+    - everything under the control API (``/_mockgraph``: a state dump or load of any size);
+    - a request carrying the ``X-MockGraph-Fault`` header (it may ask for a delay), and every
+      request with ``faults`` or ``record_dir`` set (delays; a file written per exchange).
+
+    A new write route goes to a thread until it is added here (a test lists them all).
+    """
+    if config.faults or config.record_dir is not None:
+        return None
+    writes_wait = config.state_file is not None
+
+    def quick(environ: dict[str, Any]) -> bool:
+        path: str = environ["PATH_INFO"]
+        if path.startswith(CONTROL_PATH) or _FAULT_KEY in environ:
+            return False
+        method: str = environ["REQUEST_METHOD"]
+        if method in _READS:
+            return True
+        if writes_wait:
+            return False
+        if method in _QUICK_WRITE_METHODS:
+            return True
+        return method == "POST" and path.endswith(_QUICK_POST_ENDS)
+
+    return quick
+
+
 def run(
     app: Flask,
     config: Config,
@@ -108,11 +178,18 @@ def run(
     threads: int = 8,
     server: str = "auto",
     announce: Callable[[str], None] | None = None,
+    inline: InlineRule | None = None,
 ) -> int:
     """Serve ``app`` on ``config.host``/``config.port`` until SIGINT/SIGTERM; returns the exit
     status (0 after a graceful stop).
 
     ``threads`` Python threads run the app (the development server starts one per request).
+    With granian, the requests for which ``inline`` is true are answered on its event loop
+    instead, without a thread handoff: only give a rule that picks requests which cannot
+    block (:func:`quick_requests` for a mockgraph app); ``None`` sends every request to a
+    thread, the choice for an app whose views may wait (the recording proxy's do, on its
+    upstream). The other servers ignore ``inline``.
+
     Port 0 binds a free port. Once the socket is bound, ``announce`` (default: a line on
     stderr) gets the line that names the URL. Must be called from the main thread (it installs
     signal handlers, and puts the previous ones back on return). Raises
@@ -122,7 +199,9 @@ def run(
     say = announce or _print_stderr
     if name == "granian":
         try:
-            return _run_granian(app, config.host, config.port, threads, config.max_body_bytes, say)
+            return _run_granian(
+                app, config.host, config.port, threads, config.max_body_bytes, inline, say
+            )
         except _GranianUnusable as exc:
             if server == "granian" or "waitress" not in available_servers():
                 raise StartupError(f"granian cannot run here: {exc}") from None
@@ -193,14 +272,21 @@ class _GranianUnusable(Exception):
 
 
 def _run_granian(
-    app: Flask, host: str, port: int, threads: int, limit: int, say: Callable[[str], None]
+    app: Flask,
+    host: str,
+    port: int,
+    threads: int,
+    limit: int,
+    inline: InlineRule | None,
+    say: Callable[[str], None],
 ) -> int:
     """granian's embedded server (in this process's event loop) in front of the WSGI app.
 
     granian's WSGI mode hands a request to a Python thread as soon as its headers are in, and
     that thread then waits for the body: a few clients stalling mid-body take every thread
     (issue 6, tests/test_fuzz_inputs.py). Here each body is received on the event loop, where
-    waiting costs nothing, and only a complete request goes to one of ``threads`` threads.
+    waiting costs nothing; then the complete request is answered on the loop where ``inline``
+    says so, else on one of ``threads`` threads.
     """
     try:
         from granian.constants import HTTPModes, Interfaces
@@ -210,6 +296,7 @@ def _run_granian(
     except ImportError as exc:
         raise _GranianUnusable(str(exc)) from None
     address, bound = _bindable(host, port)
+    native = _native_threads()
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mockgraph")
     handlers = {
         name: {"formatter": fmt, "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
@@ -217,7 +304,7 @@ def _run_granian(
     }
     try:
         server = Server(
-            _asgi(app, limit, pool),
+            _asgi(app, limit, pool, inline),
             address=address,
             port=bound,
             interface=Interfaces.ASGINL,
@@ -253,7 +340,36 @@ def _run_granian(
         asyncio.run(serve())
     finally:
         pool.shutdown(wait=True)
+        _await_native_threads(native)
     return 1 if server.interrupt_children else 0
+
+
+def _native_threads() -> int | None:
+    """How many threads of this process Python did not start, where the system says (Linux:
+    ``/proc``); ``None`` elsewhere."""
+    try:
+        return len(os.listdir("/proc/self/task")) - threading.active_count()
+    except OSError:
+        return None
+
+
+def _await_native_threads(baseline: int | None, timeout: float = 2.0) -> None:
+    """Return once the native threads started since ``baseline`` was counted (granian's
+    runtime) have exited, or after ``timeout``.
+
+    granian's runtime threads outlive ``serve()`` by a few milliseconds; one that touches
+    Python while the interpreter finalizes aborts the process with a Rust panic (exit status
+    134 instead of 0). Seen in about 1 stop of 3 after clients had hung up mid-body, with
+    granian 2.8.9; its issue #881 is the same race.
+    """
+    if baseline is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = _native_threads()
+        if now is None or now <= baseline:
+            return
+        time.sleep(0.005)
 
 
 def _drop_embedded_notice(record: logging.LogRecord) -> bool:
@@ -283,14 +399,61 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+#: How many distinct request header names :func:`_asgi` remembers the environ key of (the
+#: ones clients send again and again; a client inventing names cannot grow it further).
+_HEADER_KEYS_KEPT = 256
+
 
 def _asgi(
-    app: WSGIApplication, limit: int, pool: ThreadPoolExecutor
+    app: WSGIApplication, limit: int, pool: ThreadPoolExecutor, inline: InlineRule | None
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """``app`` as an ASGI app: the body received whole on the event loop, then the WSGI call
-    on ``pool``. A body over ``limit`` is not received: the app sees its Content-Length (or,
-    chunked, the bytes counted so far) and answers 413 itself, through its one error renderer.
+    on the loop itself where ``inline`` says so, else on ``pool``. A body over ``limit`` is not
+    received: the app sees its Content-Length (or, chunked, the bytes counted so far) and
+    answers 413 itself, through its one error renderer.
     """
+    base: WSGIEnvironment = {
+        "SCRIPT_NAME": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    header_keys: dict[bytes, str] = {}
+
+    def environ_of(scope: Scope) -> WSGIEnvironment:
+        """The WSGI environ of an HTTP scope (PEP 3333 strings: latin-1 for bytes)."""
+        environ = base.copy()
+        path: str = scope["path"]
+        server = scope.get("server") or ("127.0.0.1", 0)
+        client = scope.get("client") or ("", 0)
+        environ["REQUEST_METHOD"] = scope["method"]
+        environ["PATH_INFO"] = path if path.isascii() else path.encode().decode("latin-1")
+        environ["QUERY_STRING"] = scope.get("query_string", b"").decode("latin-1")
+        environ["SERVER_NAME"] = str(server[0])
+        environ["SERVER_PORT"] = str(server[1])
+        environ["REMOTE_ADDR"] = str(client[0])
+        environ["REMOTE_PORT"] = str(client[1])
+        if (root := scope.get("root_path")) is not None and root != "":
+            environ["SCRIPT_NAME"] = root.encode().decode("latin-1")
+        if (version := scope.get("http_version", "1.1")) != "1.1":
+            environ["SERVER_PROTOCOL"] = "HTTP/" + version
+        if (scheme := scope.get("scheme", "http")) != "http":
+            environ["wsgi.url_scheme"] = scheme
+        for raw_name, raw_value in scope["headers"]:
+            key = header_keys.get(raw_name)
+            if key is None:
+                key = raw_name.decode("latin-1").upper().replace("-", "_")
+                if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                    key = "HTTP_" + key
+                if len(header_keys) < _HEADER_KEYS_KEPT:
+                    header_keys[raw_name] = key
+            value = raw_value.decode("latin-1")
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        return environ
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -303,69 +466,59 @@ def _asgi(
             return
 
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-        environ = _environ(scope)
-        declared = environ.get("CONTENT_LENGTH", "")
-        body = bytearray()
-        if not (declared.isdigit() and int(declared) > limit):
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-                if len(body) > limit:
-                    environ["CONTENT_LENGTH"] = str(len(body))
-                    body.clear()
-                    break
-        environ["wsgi.input"] = io.BytesIO(bytes(body))
-        loop = asyncio.get_running_loop()
-        status, headers, chunks = await loop.run_in_executor(pool, _call_wsgi, app, environ)
+        environ = environ_of(scope)
+        declared = environ.get("CONTENT_LENGTH")
+        if declared is None and "HTTP_TRANSFER_ENCODING" not in environ:
+            # No framing header, no body (RFC 9112, 6.3): not even one receive to await.
+            body = b""
+        elif declared is not None and declared.isdigit() and int(declared) > limit:
+            body = b""
+        else:
+            received = await _receive_body(receive, limit)
+            if received is None:
+                return  # the client hung up
+            if len(received) > limit:
+                environ["CONTENT_LENGTH"] = str(len(received))
+                received = b""
+            body = received
+        environ["wsgi.input"] = io.BytesIO(body)
+        if inline is not None and inline(environ):
+            status, headers, chunks = _call_wsgi(app, environ)
+        else:
+            loop = asyncio.get_running_loop()
+            status, headers, chunks = await loop.run_in_executor(pool, _call_wsgi, app, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": chunks})
 
     return serve
 
 
-def _environ(scope: Scope) -> WSGIEnvironment:
-    """The WSGI environ of an ASGI HTTP scope (PEP 3333 strings: latin-1 for bytes)."""
-    server = scope.get("server") or ("127.0.0.1", 0)
-    client = scope.get("client") or ("", 0)
-    environ: WSGIEnvironment = {
-        "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": scope.get("root_path", "").encode("utf-8").decode("latin-1"),
-        "PATH_INFO": scope["path"].encode("utf-8").decode("latin-1"),
-        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
-        "SERVER_NAME": str(server[0]),
-        "SERVER_PORT": str(server[1]),
-        "REMOTE_ADDR": str(client[0]),
-        "REMOTE_PORT": str(client[1]),
-        "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").upper().replace("-", "_")
-        value = raw_value.decode("latin-1")
-        key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + name
-        environ[key] = f"{environ[key]},{value}" if key in environ else value
-    return environ
+async def _receive_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or the first bytes past ``limit`` (the rest is not received);
+    ``None`` when the client hangs up first."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk: bytes = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 def _call_wsgi(app: WSGIApplication, environ: WSGIEnvironment) -> tuple[int, list[Any], bytes]:
     """Run the WSGI app to completion: status, ASGI headers, the whole body."""
-    answer: dict[str, Any] = {}
+    answer: list[Any] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        answer["status"] = int(status.split(" ", 1)[0])
-        answer["headers"] = [
-            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
-        ]
-        return lambda data: None
+        answer[:] = status, headers
+        return _discard
 
     iterable = app(environ, start_response)
     try:
@@ -374,7 +527,16 @@ def _call_wsgi(app: WSGIApplication, environ: WSGIEnvironment) -> tuple[int, lis
         close = getattr(iterable, "close", None)
         if close is not None:
             close()
-    return answer["status"], answer["headers"], body
+    status, headers = answer
+    return (
+        int(status[:3]),
+        [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers],
+        body,
+    )
+
+
+def _discard(data: bytes) -> None:
+    """The ``write`` callable of PEP 3333, which Flask never calls."""
 
 
 # -- waitress --------------------------------------------------------------------------------
