@@ -170,13 +170,15 @@ def _response_checker(state: MockGraph) -> AfterHook:
     def _check_response(req: Request, facts: _AppCtxGlobals, response: Response) -> Response:
         """Check the mock's own success answer against its contract; violations are logged
         and kept in ``g.contract_violations`` for the journal (they are bugs of the mock)."""
-        violations: list[str] = []
+        violations: tuple[str, ...] = ()  # kept by the journal: no new object per answer
         # A CORS preflight matches a route's URL but is no call of its operation.
         if enabled and 200 <= response.status_code < 300 and req.method != "OPTIONS":
             operation = routes.operation_of(req)
             contract = contracts.get(operation) if operation else None
             if contract is not None:
-                violations = contract.response_violations(getattr(facts, "response_body", None))
+                violations = tuple(
+                    contract.response_violations(getattr(facts, "response_body", None))
+                )
                 for violation in violations:
                     log.warning("response of %s breaks its contract: %s", operation, violation)
         facts.contract_violations = violations

@@ -571,3 +571,24 @@ def test_serve_reports_a_port_in_use_as_a_message(monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 1
     assert "Error: cannot bind 127.0.0.1:8123: Address already in use" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_heap_built_before_serving_is_frozen_out_of_the_garbage_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stored key sets live as long as the server: full collections must not walk them.
+    import gc
+
+    app = create_app(Config())
+    seen: list[int] = []
+
+    def fake_server(*args: Any) -> int:
+        seen.append(gc.get_freeze_count())
+        return 0
+
+    monkeypatch.setattr(serving, "_run_werkzeug", fake_server)
+    try:
+        assert serving.run(app, Config(port=0), dev=True) == 0
+    finally:
+        gc.unfreeze()
+    assert seen and seen[0] > 1000
