@@ -1,14 +1,16 @@
 """Issue 6's figures in one run, with the ratios against its targets.
 
-    python benchmarks/run.py            # 10 s per figure after a 2 s warm-up (about 8 minutes)
-    python benchmarks/run.py --quick    # 3 s per figure after 1 s, no server comparison (~3 min)
+    python benchmarks/run.py            # 10 s per figure after a 2 s warm-up (about 15 minutes)
+    python benchmarks/run.py --quick    # 3 s per figure after 1 s, no server comparison (~6 min)
 
 Requests/s, p50 and p99 of create, get, list (a page of 10 and of 100) and a mix, for
 mockgraph as served (``mockgraph serve``'s server, full validation), the same app with
 validation off, and a bare Flask handler with a dict store on the same server; Prism 5
 (``npx @stoplight/prism-cli@5 mock``, static examples) on mockgraph's own OpenAPI document; a
 page of 100 from 100,000 stored; the memory of 100,000 stored key sets; and (unless --quick)
-the candidate servers side by side. Every target runs in its own process, one at a time.
+the candidate servers side by side. Every target runs in its own process; all run side by
+side and are measured in interleaved rounds (``--rounds``, default 3), each figure the median
+of its rounds, so that load drifting on a shared machine does not decide a ratio.
 
 Load: wrk with 1 thread and 8 connections, as PERFORMANCE.md's figures (``apt-get install
 wrk``); without wrk, a Python load generator whose figures compare only with each other.
@@ -32,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -363,41 +365,53 @@ def for_prism(node: Any) -> Any:
 
 
 def measure_all(args: argparse.Namespace, load: Load, say: Any) -> Run:
+    """Every figure, in interleaved rounds: all targets run side by side (an idle one costs no
+    CPU) and each round measures every figure once, scenario by scenario, so the figures a
+    ratio compares are taken seconds apart. A figure is the median of its rounds: on a shared
+    machine the load drifts over minutes, and a run measured target after target once let
+    that drift decide a ratio."""
     run = Run()
     server = args.server or served_server()
     run.facts["server"] = server
     run.facts["threads"] = args.threads
-    openapi: Path | None = None
-    for app in ("mockgraph", "novalidate", "bare"):
-        with target(app, server, threads=args.threads) as live:
-            if app == "mockgraph":
-                try:
-                    openapi = fetch_openapi(live, load.workdir / "openapi.json")
-                except OSError as exc:
-                    say(f"  (no OpenAPI document from mockgraph: {exc})")
-            for scenario in SCENARIOS:
+    run.facts["rounds"] = args.rounds
+    with ExitStack() as started:
+        lives = {
+            app: started.enter_context(target(app, server, threads=args.threads))
+            for app in ("mockgraph", "novalidate", "bare")
+        }
+        big = started.enter_context(target("mockgraph", server, threads=args.threads, seed=BIG))
+        big.name = f"mockgraph@{server}[{BIG} stored]"
+        rival: Live | None = None
+        if args.prism:
+            try:
+                openapi = fetch_openapi(lives["mockgraph"], load.workdir / "openapi.json")
+                rival = started.enter_context(prism(openapi))
+            except (OSError, RuntimeError) as exc:
+                say(f"  (Prism not measured: {exc})")
+        plan: list[tuple[Live, str]] = []
+        for scenario in SCENARIOS:
+            plan += [(live, scenario) for live in lives.values()]
+            if scenario in ("list100", "get"):
+                plan.append((big, scenario))
+            if rival is not None and scenario in ("create", "get", "list10"):
+                plan.append((rival, scenario))
+        samples: dict[tuple[str, str], list[Result]] = {}
+        for round_ in range(1, args.rounds + 1):
+            say(f"  round {round_} of {args.rounds}")
+            for live, scenario in plan:
                 result = load.measure(live, scenario)
-                run.results.append(result)
-                say(format_result(result))
-            run.facts[f"rc:{live.name}"] = _stop_rc(live)
-
-    with target("mockgraph", server, threads=args.threads, seed=BIG) as live:
-        live.name = f"mockgraph@{server}[{BIG} stored]"
-        for scenario in ("list100", "get"):
-            result = load.measure(live, scenario)
-            run.results.append(result)
-            say(format_result(result))
-        run.facts["served_rss_mb_100k"] = rss_of(live.process.pid)
-
-    if args.prism and openapi is not None:
-        try:
-            with prism(openapi) as live:
-                for scenario in ("create", "get", "list10"):
-                    result = load.measure(live, scenario)
-                    run.results.append(result)
-                    say(format_result(result))
-        except RuntimeError as exc:
-            say(f"  (Prism not measured: {exc})")
+                samples.setdefault((live.name, scenario), []).append(result)
+        run.facts["served_rss_mb_100k"] = rss_of(big.process.pid)
+        for results in samples.values():
+            ordered = sorted(results, key=lambda r: r.rps)
+            median = ordered[len(ordered) // 2]
+            median.errors = sum(r.errors for r in results)
+            median.note = "rounds: " + ", ".join(f"{r.rps:,.0f}" for r in results)
+            run.results.append(median)
+            say(format_result(median))
+    for live in lives.values():
+        run.facts[f"rc:{live.name}"] = live.process.returncode
 
     if args.compare_servers:
         for other in ("granian", "waitress", "gunicorn"):
@@ -432,16 +446,12 @@ def measure_all(args: argparse.Namespace, load: Load, say: Any) -> Run:
     return run
 
 
-def _stop_rc(live: Live) -> int | None:
-    _stop(live.process)
-    return live.process.returncode
-
-
 def format_result(result: Result) -> str:
     errors = f"  {result.errors} errors" if result.errors else ""
     return (
         f"  {result.target:<44} {result.scenario:<8} {result.rps:>9,.0f} req/s"
         f"  p50 {result.p50_ms:>7.2f} ms  p99 {result.p99_ms:>7.2f} ms{errors}"
+        + (f"  ({result.note})" if result.note else "")
     )
 
 
@@ -518,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds per figure (default 10, quick 3)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up (default 2, quick 1)")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; a figure is their median"
+    )
     parser.add_argument(
         "--threads", type=int, default=8, help="server threads (as serve's default)"
     )
