@@ -31,7 +31,14 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
 @click.option("--dev", is_flag=True, help="Use Werkzeug's development server instead.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads for the requests that may wait (key generation, fsync, faults); with "
+    "granian, reads and plain writes are answered on its event loop.",
+)
 @click.option(
     "--server",
     type=click.Choice(["auto", *PRODUCTION_SERVERS]),
