@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import get_content_length
 
 from . import (
     auth,
@@ -156,7 +157,7 @@ def _starter(state: MockGraph) -> BeforeHook:
         facts.started = time.perf_counter()
         facts.request_id = request_id = new_request_id()
         facts.client_request_id = req.environ.get("HTTP_CLIENT_REQUEST_ID") or request_id
-        length = req.content_length
+        length = get_content_length(req.environ)  # req.content_length, without two lookups
         if length is not None and length > limit:
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
         return None

@@ -288,6 +288,8 @@ class Faults:
     def decide(self, operation: str, method: str, extra: Action | None = None) -> Injection | None:
         """Count one request and say what to inject into it (``extra``: the header's action,
         whose status wins over the rules'). ``None`` when nothing applies."""
+        if extra is None and not self._rules:
+            return None  # the common case, without the lock
         fired: list[tuple[str, Action]] = []
         with self._lock:
             for index, rule in enumerate(self._rules):

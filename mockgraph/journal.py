@@ -245,6 +245,14 @@ def _request_data(req: Request, limit: int) -> bytes | None:
         return None
 
 
+def _is_json(content_type: str | None) -> bool:
+    """``Response.is_json`` without building the parsed mimetype on every answer."""
+    if not content_type:
+        return False
+    mimetype = content_type.partition(";")[0].strip().lower()
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
 def install(app: Flask, state: MockGraph) -> None:
     """Keep a journal in ``state.services["journal"]`` and record every exchange into it
     (nothing at all with ``journal_size`` 0)."""
@@ -268,7 +276,7 @@ def install(app: Flask, state: MockGraph) -> None:
         # ~125 ms with 100,000 key sets stored).
         response_body = None
         response_data = None
-        if response.is_json and not response.is_streamed:
+        if _is_json(response.headers.get("Content-Type")) and not response.is_streamed:
             response_data = response.get_data()
         else:
             response_body = known.get("response_body")
