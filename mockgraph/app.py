@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mockgraph")
 
-#: Optional parts, each ``install(app, state)``: they register their own request hooks (in
-#: this order) and keep their objects in ``state.services``.
+#: Optional parts, each ``install(app, state)``: they add their request steps to
+#: ``state.before`` / ``state.after`` (in this order) and keep their objects in
+#: ``state.services``.
 #: Order (insert new parts at their place, one per line): statefile (the --state seed), cors,
 #: journal, auth, faults, control, batch, openapi, recording, persistence.
 INSTALLERS: tuple[Callable[[Flask, MockGraph], None], ...] = (
@@ -59,7 +60,7 @@ INSTALLERS: tuple[Callable[[Flask, MockGraph], None], ...] = (
 
 class MockGraphFlask(Flask):
     """Flask, with the sync form of each hook and view worked out once: Flask otherwise
-    inspects every one of them for a coroutine on every request (ten per request here)."""
+    inspects every one of them for a coroutine on every request."""
 
     def __init__(self, import_name: str) -> None:
         super().__init__(import_name)
