@@ -58,6 +58,10 @@ INSTALLERS: tuple[Callable[[Flask, MockGraph], None], ...] = (
 )
 
 
+#: How many hooks and views :class:`MockGraphFlask` remembers the sync form of.
+_SYNC_FORMS_KEPT = 256
+
+
 class MockGraphFlask(Flask):
     """Flask, with the sync form of each hook and view worked out once: Flask otherwise
     inspects every one of them for a coroutine on every request."""
@@ -70,7 +74,11 @@ class MockGraphFlask(Flask):
         try:
             return self._sync_forms[func]
         except KeyError:
-            sync = self._sync_forms[func] = super().ensure_sync(func)
+            sync = super().ensure_sync(func)
+            # Bounded: the app's hooks and views are a few dozen; callables made per request
+            # (after_this_request) are not kept past the bound.
+            if len(self._sync_forms) < _SYNC_FORMS_KEPT:
+                self._sync_forms[func] = sync
             return sync
         except TypeError:  # an unhashable callable
             return super().ensure_sync(func)

@@ -122,7 +122,8 @@ class JwkField(fields.Field[Key]):
     gives: strings or null, ``x5c`` a list of strings, ``nbf``/``exp`` Int64, OData annotations
     ignored, any other member "Unknown field."."""
 
-    default_error_messages = {"invalid": "Not a valid mapping type."}  # noqa: RUF012
+    # The message marshmallow's Nested field gives for a key that is no object.
+    default_error_messages = {"invalid": "Invalid input type."}  # noqa: RUF012
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Key:
         if not isinstance(value, Mapping):

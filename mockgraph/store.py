@@ -176,7 +176,10 @@ class Store:
     def dump(self) -> list[dict[str, Any]]:
         """Every key set with every member (secrets included): for state files, never answers."""
         with self._lock:
-            return [self._items[k].to_state() for k in self._order]
+            items = [self._items[k] for k in self._order]
+        # Outside the lock (the values are immutable): a dump of 100,000 key sets must not
+        # hold up every write meanwhile.
+        return [item.to_state() for item in items]
 
     # -- observers ---------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:

@@ -354,6 +354,16 @@ def test_requests_that_may_wait_go_to_a_thread(method: str, path: str) -> None:
     assert not _quick(Config(), method, path)
 
 
+def test_a_write_with_a_large_body_goes_to_a_thread() -> None:
+    limit = serving.QUICK_BODY_BYTES
+    rule = serving.quick_requests(Config())
+    assert rule is not None
+    small = {"REQUEST_METHOD": "POST", "PATH_INFO": KEYSETS, "CONTENT_LENGTH": str(limit)}
+    assert rule(small)
+    assert not rule({**small, "CONTENT_LENGTH": str(limit + 1)})
+    assert not rule({**small, "REQUEST_METHOD": "PATCH", "CONTENT_LENGTH": str(10 * limit)})
+
+
 def test_a_request_carrying_a_fault_header_goes_to_a_thread() -> None:
     assert not _quick(Config(), "GET", KEYSETS, x_mockgraph_fault="delay 2s")
 
@@ -461,6 +471,44 @@ def test_a_body_in_chunks_reaches_the_app_whole() -> None:
     ]
     seen, _ = _adapt({"headers": [(b"transfer-encoding", b"chunked")]}, chunks)
     assert seen["body"] == b"abcd"
+
+
+def test_a_chunked_body_reaches_the_app_as_a_body_of_known_length() -> None:
+    chunks = [
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"cd", "more_body": False},
+    ]
+    seen, _ = _adapt({"headers": [(b"transfer-encoding", b"chunked")]}, chunks)
+    assert seen["CONTENT_LENGTH"] == "4"
+    assert "HTTP_TRANSFER_ENCODING" not in seen
+
+
+def test_a_chunked_create_over_the_limit_is_answered_413_by_the_app() -> None:
+    app = create_app(Config(max_body_bytes=100))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": KEYSETS,
+        "query_string": b"",
+        "headers": [
+            (b"transfer-encoding", b"chunked"),
+            (b"content-type", b"application/json"),
+            (b"authorization", b"Bearer t"),
+        ],
+    }
+    chunks = [{"type": "http.request", "body": b" " * 60, "more_body": True}] * 3
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with ThreadPoolExecutor(1) as pool:
+        asyncio.run(serving._asgi(app, 100, pool, None)(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert b"larger than 100 bytes" in sent[1]["body"]
 
 
 def test_a_chunked_body_over_the_limit_reaches_the_app_as_its_length_alone() -> None:
