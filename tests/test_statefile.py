@@ -137,6 +137,7 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
         ({"keySets": [{}]}, "keySets[0].id: is required and must be a string"),
         ({"keySets": [{"id": 7}]}, "keySets[0].id: is required and must be a string"),
         ({"keySets": [{"id": "a b"}]}, "keySets[0].id: 'a b' is not a valid key set id"),
+        ({"keySets": [{"id": "a\n"}]}, "keySets[0].id: 'a\\n' is not a valid key set id"),
         ({"keySets": [{"id": "a", "name": "x"}]}, "keySets[0].name: unknown member of a key set"),
         ({"keySets": [{"id": "a", "keys": {}}]}, "keySets[0].keys: must be a list of keys"),
         ({"keySets": [{"id": "a", "keys": ["k"]}]}, "keySets[0].keys[0]: must be an object"),
