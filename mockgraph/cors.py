@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response
 
 from .errors import AccessDenied, StartupError
 from .state import MockGraph
@@ -103,9 +103,8 @@ def allowed_request_headers(requested: str | None) -> list[str]:
     return names
 
 
-def is_preflight(req: Request | None = None) -> bool:
-    """Whether ``req`` (default: the current request) is a CORS preflight."""
-    req = req if req is not None else request
+def is_preflight(req: Request) -> bool:
+    """Whether ``req`` is a CORS preflight."""
     return (
         req.method == "OPTIONS"
         and "Origin" in req.headers

@@ -302,11 +302,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def current_operation() -> str | None:
-    """The operation id of the request being handled (its endpoint), if it is a Graph route."""
-    return operation_of(request)
-
-
 def operation_of(req: Request) -> str | None:
     """The operation id of ``req`` (its endpoint), if it is a Graph route."""
     endpoint = req.endpoint
