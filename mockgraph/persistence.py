@@ -24,15 +24,14 @@ from __future__ import annotations
 import glob
 import json
 import logging
-import os
-import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask, Request, Response, current_app, g, has_request_context
 
+from .atomic import remove_quietly, write_atomically
 from .errors import InternalError, StartupError
 from .models import KeySet
 from .state import EXTENSION, MockGraph
@@ -47,59 +46,6 @@ log = logging.getLogger("mockgraph")
 
 #: ``g`` attribute: the newest store version a request of this app has produced.
 _PENDING = "persistence_version"
-
-
-def write_atomically(path: Path, text: str | Iterable[str]) -> None:
-    """Replace ``path`` with ``text`` (UTF-8; a string or its pieces in order) so that a crash
-    leaves the old or the new content. Raises ``OSError`` (the old file is then untouched and
-    the temp file removed)."""
-    folder = path.parent
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in _chunks([text] if isinstance(text, str) else text):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        _remove_quietly(Path(temp))
-        raise
-    _fsync_directory(folder)
-
-
-def _chunks(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[bytes]:
-    """UTF-8 of ``pieces`` in chunks of about ``size`` characters: few system calls without
-    one copy of the whole file in memory (many small writes cost more than the encoding)."""
-    batch: list[str] = []
-    length = 0
-    for piece in pieces:
-        batch.append(piece)
-        length += len(piece)
-        if length >= size:
-            yield "".join(batch).encode("utf-8")
-            batch, length = [], 0
-    if batch:
-        yield "".join(batch).encode("utf-8")
-
-
-def _fsync_directory(folder: Path) -> None:
-    # The rename is only durable once the folder's entry is on disk (POSIX). Windows cannot
-    # open a folder as a file; NTFS journals the rename itself.
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
 
 
 class Encoder:
@@ -159,7 +105,7 @@ class Persistence:
         it back at once (so a folder that cannot be written fails now, not at the first write)
         and follow the store. Raises :class:`StartupError` with the file and the problem."""
         for leftover in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
-            _remove_quietly(leftover)  # a write cut off by a crash; the file itself is whole
+            remove_quietly(leftover)  # a write cut off by a crash; the file itself is whole
         if self.path.exists():
             self.store.load(load_state(self.path))
         try:

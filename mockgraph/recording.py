@@ -33,7 +33,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
 import re
 import ssl
 import threading
@@ -49,6 +48,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
 from . import routes
+from .atomic import write_atomically
 from .config import BASE_PATH, Config
 from .contracts import Contract, Contracts, describe, property_path
 from .errors import BadGateway, GatewayTimeout, GraphError, StartupError, from_http_exception
@@ -357,7 +357,7 @@ class Recorder:
         name = f"{number:04d}-{exchange.operation or 'unmatched'}-{exchange.status}"
         path = self.directory / f"{name}.json"
         try:
-            _write_atomically(path, dumps_example(exchange.example(name, self.source)))
+            write_atomically(path, dumps_example(exchange.example(name, self.source)))
         except OSError as exc:
             log.error("could not write the recording %s: %s", path, exc.strerror or exc)
             return None
@@ -367,17 +367,6 @@ class Recorder:
 def _highest_number(directory: Path) -> int:
     numbers = [int(m.group(1)) for p in directory.glob("*.json") if (m := _NUMBERED.match(p.name))]
     return max(numbers, default=0)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def recorder_of(state: MockGraph) -> Recorder | None:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from .atomic import write_atomically
 from .errors import StartupError
 from .models import KEY_FIELDS, Key, KeySet
 from .parsing import ID_PATTERN, JsonProblem, strict_json, with_prefix
@@ -188,18 +188,8 @@ def dump_state(keysets: Iterable[KeySet]) -> str:
 
 
 def write_state(path: str | os.PathLike[str], keysets: Iterable[KeySet]) -> None:
-    """Write ``keysets`` to ``path`` atomically (a temporary file in the same folder, then a
-    rename), so a reader never sees half a file. The file holds secrets: it is created
-    readable by its owner only. Raises ``OSError`` when the folder is not writable."""
-    target = Path(path)
-    text = dump_state(keysets)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write ``keysets`` to ``path`` atomically (a temporary file in the same folder,
+    ``fsync``-ed, then a rename), so neither a reader nor a crash ever sees half a file. The
+    file holds secrets: it is created readable by its owner only. Raises ``OSError`` when the
+    folder is not writable."""
+    write_atomically(Path(path), dump_state(keysets))

@@ -5,6 +5,7 @@ seeding at app creation."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 from pathlib import Path
@@ -197,6 +198,26 @@ def test_write_state_replaces_the_file_whole_and_only_its_owner_may_read_it(
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
     if sys.platform != "win32":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_write_state_puts_the_new_file_on_disk_before_it_replaces_the_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("old", encoding="utf-8")
+    seen: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        # What the target holds when each fsync runs: the temp file's fsync comes before the
+        # rename (the target still "old"), the folder's after it.
+        seen.append(path.read_text(encoding="utf-8")[:3])
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_state(path, [RSA_SET])
+    assert seen == (["old"] if os.name == "nt" else ["old", "{\n "])
+    assert load_state(path) == [RSA_SET]
 
 
 def test_write_state_into_a_missing_folder_raises_and_leaves_nothing(tmp_path: Path) -> None:
