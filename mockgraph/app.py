@@ -29,7 +29,7 @@ from . import (
 from .config import Config
 from .contracts import Contracts
 from .errors import GraphError, InternalError, PayloadTooLarge, error_body, from_http_exception
-from .rendering import dumps
+from .rendering import GraphResponse, dumps
 from .state import EXTENSION, AfterHook, BeforeHook, MockGraph
 from .store import Store
 
@@ -64,7 +64,10 @@ _SYNC_FORMS_KEPT = 256
 
 class MockGraphFlask(Flask):
     """Flask, with the sync form of each hook and view worked out once: Flask otherwise
-    inspects every one of them for a coroutine on every request."""
+    inspects every one of them for a coroutine on every request. Its answers are
+    :class:`~mockgraph.rendering.GraphResponse`."""
+
+    response_class = GraphResponse
 
     def __init__(self, import_name: str) -> None:
         super().__init__(import_name)
@@ -212,7 +215,7 @@ def render_error(error: GraphError) -> Response:
         request_id=request_id,
         client_request_id=g.get("client_request_id") or request_id,
     )
-    response = Response(dumps(body), status=error.status, headers=error.headers)
+    response = GraphResponse(dumps(body), status=error.status, headers=error.headers)
     response.content_type = "application/json"
     return response
 

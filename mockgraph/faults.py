@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 SERVICE = "faults"
 #: The per-request fault header. It is consumed by the mock: a proxy or recorder must drop it.
 FAULT_HEADER = "X-MockGraph-Fault"
+_FAULT_ENVIRON = "HTTP_" + FAULT_HEADER.upper().replace("-", "_")
 #: The longest delay a rule or header may ask for, so one request cannot hold a thread forever.
 MAX_DELAY_MS = 60_000
 DEFAULT_RETRY_AFTER = 1
@@ -328,7 +329,7 @@ def install(app: Flask, state: MockGraph) -> None:
         operation = routes.operation_of(req)
         if req.method == "OPTIONS" or operation is None:
             return None
-        header = req.headers.get(FAULT_HEADER)
+        header = req.environ.get(_FAULT_ENVIRON)  # req.headers.get raises inside when absent
         extra = None
         if header is not None:
             try:

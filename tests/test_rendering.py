@@ -1,0 +1,60 @@
+"""Rendering: the answers' headers as sent, and the helpers the request steps share."""
+
+from __future__ import annotations
+
+from flask import Response
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.datastructures import Headers
+from werkzeug.test import EnvironBuilder
+
+from mockgraph.rendering import GraphResponse, header_value, json_response, location
+
+ENVIRON = EnvironBuilder(path="/beta/trustFramework/keySets", method="POST").get_environ()
+
+header_names = st.sampled_from(
+    ["Location", "location", "Content-Location", "Content-Length", "Vary", "request-id"]
+)
+header_values = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FFF, exclude_characters="\x7f"),
+    max_size=30,
+) | st.sampled_from(["/", "//host/x", "/a?b=1", "/a#f", "/keySets('B2C_1A_x')", "/%C3%A5"])
+
+
+@settings(max_examples=400)
+@given(
+    status=st.sampled_from([100, 200, 201, 202, 204, 301, 304, 400, 404, 500]),
+    headers=st.lists(st.tuples(header_names, header_values), max_size=5),
+    body=st.none() | st.text(max_size=10),
+)
+def test_graph_response_sends_exactly_the_headers_werkzeug_would(
+    status: int, headers: list[tuple[str, str]], body: str | None
+) -> None:
+    ours = GraphResponse(body, status=status, headers=headers)
+    theirs = Response(body, status=status, headers=headers)
+    sent = ours.get_wsgi_headers(ENVIRON).to_wsgi_list()
+    assert sent == theirs.get_wsgi_headers(ENVIRON).to_wsgi_list()
+
+
+@given(keyset_id=st.from_regex(r"\A[A-Za-z0-9_.\-]{1,40}\Z"))
+def test_a_created_key_sets_answer_is_sent_with_the_headers_it_was_built_with(
+    keyset_id: str,
+) -> None:
+    answer = json_response({"id": keyset_id}, 201, {"Location": location(keyset_id)})
+    assert isinstance(answer, GraphResponse)
+    # The shortcut is taken: werkzeug's conversion of Location would change nothing.
+    assert answer.get_wsgi_headers(ENVIRON) is answer.headers
+    assert answer.headers["Location"] == location(keyset_id)
+
+
+def test_an_answer_without_its_length_gets_it_from_werkzeug() -> None:
+    answer = GraphResponse(b"{}", status=200)
+    del answer.headers["Content-Length"]
+    assert answer.get_wsgi_headers(ENVIRON)["Content-Length"] == "2"
+
+
+def test_header_value_finds_a_header_in_any_case_and_none_when_absent() -> None:
+    headers = Headers([("Vary", "Origin"), ("vary", "Accept"), ("Content-Type", "text/plain")])
+    assert header_value(headers, "VARY") == "Origin"
+    assert header_value(headers, "content-type") == "text/plain"
+    assert header_value(headers, "Location") is None
