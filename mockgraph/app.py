@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, Request, Response, g, request
+from flask.sessions import NullSession, SessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
 
@@ -62,12 +63,27 @@ INSTALLERS: tuple[Callable[[Flask, MockGraph], None], ...] = (
 _SYNC_FORMS_KEPT = 256
 
 
+class NoSessions(SessionInterface):
+    """Graph has no sessions, nor has the mock: every request gets the one shared null
+    session. Flask's default checks for a signing key and builds a new null session on every
+    request (~2% of a get, issue 6)."""
+
+    _null = NullSession()
+
+    def open_session(self, app: Flask, request: Request) -> NullSession:
+        return self._null
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
+
+
 class MockGraphFlask(Flask):
     """Flask, with the sync form of each hook and view worked out once: Flask otherwise
     inspects every one of them for a coroutine on every request. Its answers are
     :class:`~mockgraph.rendering.GraphResponse`."""
 
     response_class = GraphResponse
+    session_interface = NoSessions()
 
     def __init__(self, import_name: str) -> None:
         super().__init__(import_name)

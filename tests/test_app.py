@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 import uuid
 
+import flask
+import pytest
+from flask.sessions import NullSession
 from flask.testing import FlaskClient
 
 from mockgraph.app import new_request_id
@@ -41,3 +44,17 @@ def test_every_answer_carries_one_request_id_and_the_client_s_own(client: FlaskC
         missing.get_json()["error"]["innerError"]["request-id"]
     ]
     assert missing.headers["client-request-id"] == missing.headers["request-id"]
+
+
+def test_the_app_keeps_no_sessions_every_request_shares_one_that_refuses_writes(
+    client: FlaskClient,
+) -> None:
+    app = client.application
+    seen = []
+    for _ in range(2):
+        with app.test_request_context("/beta/trustFramework/keySets"):
+            seen.append(flask.session._get_current_object())  # type: ignore[attr-defined]
+    assert isinstance(seen[0], NullSession)
+    assert seen[0] is seen[1]
+    with app.test_request_context("/"), pytest.raises(RuntimeError):
+        flask.session["user"] = "x"

@@ -9,12 +9,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from marshmallow import Schema, ValidationError
 
 from mockgraph import Config, create_app
 from mockgraph.contracts import Contracts
 from mockgraph.errors import BadRequest
-from mockgraph.models import Key, KeySet
-from mockgraph.parsing import load
+from mockgraph.models import KEY_FIELDS, Key, KeySet
+from mockgraph.parsing import BODY_SCHEMAS, load
 from mockgraph.state import mockgraph
 
 URL = "/beta/trustFramework/keySets"
@@ -127,3 +130,39 @@ def test_with_the_contract_check_off_the_parser_still_refuses_with_a_graph_400(
     assert answer.status_code == 400
     assert answer.get_json()["error"]["code"] == "invalidRequest"
     assert len(mockgraph(unchecked).store) == 0
+
+
+# The quick path of GraphSchema.load against marshmallow's own Schema.load, for every schema:
+# the same typed value, or the same errors.
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+    | st.sampled_from(["sig", "enc", "RSA", "rsa", "oct", "enabled", "disabled", "B2C_1A_x", "k1"])
+)
+_KEYS = st.dictionaries(
+    st.sampled_from([*KEY_FIELDS, "@odata.type", "bogus"]),
+    _SCALARS | st.lists(st.text(max_size=4) | st.integers(), max_size=3),
+    max_size=5,
+)
+_VALUES = _SCALARS | st.lists(_KEYS | _SCALARS, max_size=3) | _KEYS
+
+
+@pytest.mark.parametrize("operation", sorted(BODY_SCHEMAS))
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_quick_load_and_marshmallow_s_own_give_the_same_value_or_the_same_errors(
+    operation: str, data: st.DataObject
+) -> None:
+    schema = BODY_SCHEMAS[operation]
+    names = st.sampled_from([*schema.load_fields, "@odata.type", "bogus"])
+    body = data.draw(st.dictionaries(names, _VALUES, max_size=5))
+    outcomes = []
+    for loader in (schema.load, lambda body: Schema.load(schema, body)):
+        try:
+            outcomes.append(("value", loader(body)))
+        except ValidationError as exc:
+            outcomes.append(("errors", exc.messages))
+    assert outcomes[0] == outcomes[1]
