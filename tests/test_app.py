@@ -58,3 +58,12 @@ def test_the_app_keeps_no_sessions_every_request_shares_one_that_refuses_writes(
     assert seen[0] is seen[1]
     with app.test_request_context("/"), pytest.raises(RuntimeError):
         flask.session["user"] = "x"
+
+
+def test_the_app_serves_no_static_files_a_static_path_is_graph_s_404(
+    client: FlaskClient,
+) -> None:
+    assert all(rule.endpoint != "static" for rule in client.application.url_map.iter_rules())
+    answer = client.get("/static/app.js", headers={"Authorization": "Bearer t"})
+    assert answer.status_code == 404
+    assert answer.get_json()["error"]["code"] == "itemNotFound"
