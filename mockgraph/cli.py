@@ -64,6 +64,11 @@ def main() -> None:
 )
 @click.option("--fault", "faults", multiple=True, help="A fault rule; repeat for several.")
 @click.option("--journal-size", type=click.IntRange(0), help="Exchanges the journal keeps.")
+@click.option(
+    "--journal-bytes",
+    type=click.IntRange(0),
+    help="Body bytes the journal keeps (default 32 MiB); the oldest exchanges leave first.",
+)
 @click.option("--no-auth", is_flag=True, help="Accept requests without a bearer token.")
 @click.option(
     "--cors-origin",
@@ -83,6 +88,7 @@ def serve(
     record_dir: Path | None,
     faults: tuple[str, ...],
     journal_size: int | None,
+    journal_bytes: int | None,
     no_auth: bool,
     cors_origins: tuple[str, ...],
 ) -> None:
@@ -110,6 +116,8 @@ def serve(
         changes["faults"] = config.faults + faults
     if journal_size is not None:
         changes["journal_size"] = journal_size
+    if journal_bytes is not None:
+        changes["journal_bytes"] = journal_bytes
     if no_auth:
         changes["require_auth"] = False
     if cors_origins:

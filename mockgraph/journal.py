@@ -1,5 +1,6 @@
-"""The request journal: every exchange the app answered, secrets redacted, in a bounded ring
-(``Config.journal_size``) so a long run cannot exhaust memory.
+"""The request journal: every exchange the app answered, secrets redacted, in a ring bounded
+twice so a long run cannot exhaust memory: by count (``Config.journal_size``) and by the bytes
+of the bodies it keeps (``Config.journal_bytes``), the oldest exchanges leaving first.
 
 Recording costs a few microseconds (issue 6): the request thread keeps only raw facts (a copy
 of the WSGI environ, the body bytes, the response's header pairs and body object); decoding
@@ -7,6 +8,7 @@ and redaction wait until someone reads the journal, and happen once per exchange
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import deque
@@ -114,14 +116,18 @@ class Exchange:
 
 
 class _Slot:
-    """One place in the ring: the raw facts until first read, then only their Entry."""
+    """One place in the ring: the raw facts until first read, then only their Entry; and the
+    body bytes the facts counted when recorded (still counted once they are an Entry)."""
 
-    __slots__ = ("seq", "_exchange", "_entry")
+    __slots__ = ("seq", "_exchange", "_entry", "nbytes")
 
-    def __init__(self, seq: int, exchange: Exchange) -> None:
+    def __init__(
+        self, seq: int, exchange: Exchange | None, nbytes: int, entry: Entry | None = None
+    ) -> None:
         self.seq = seq
-        self._exchange: Exchange | None = exchange
-        self._entry: Entry | None = None
+        self._exchange = exchange
+        self._entry = entry
+        self.nbytes = nbytes
 
     def entry(self) -> Entry:
         # Two readers may build the same Entry at once: both are equal and either is kept.
@@ -136,17 +142,34 @@ class _Slot:
 
 
 class Journal:
-    """A thread-safe ring of :class:`Entry`, oldest dropped first."""
+    """A thread-safe ring of :class:`Entry`, oldest dropped first. It keeps at most ``size``
+    exchanges (none with ``size`` 0) and, while the bodies it keeps weigh more than
+    ``max_bytes`` (see :meth:`record`; ``None``: no byte bound), drops the oldest; the
+    newest is always kept, even when it alone is over."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_bytes: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._entries: deque[Entry | _Slot] = deque(maxlen=max(size, 0) or None)
+        self._entries: deque[_Slot] = deque()
         self._size = size
+        self._max_bytes = max_bytes
+        # An int either way: the per-record check stays one integer comparison.
+        self._budget = sys.maxsize if max_bytes is None else max_bytes
+        self._bytes = 0
         self._seq = 0
 
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def max_bytes(self) -> int | None:
+        return self._max_bytes
+
+    @property
+    def body_bytes(self) -> int:
+        """What the bodies of the exchanges kept weigh now."""
+        with self._lock:
+            return self._bytes
 
     def next_seq(self) -> int:
         with self._lock:
@@ -154,33 +177,62 @@ class Journal:
             return self._seq
 
     def add(self, entry: Entry) -> None:
+        """Keep a ready ``entry`` as it is (its ``seq`` is the caller's). It counts no body
+        bytes: only recorded exchanges weigh against ``max_bytes``."""
         if self._size <= 0:
             return
         with self._lock:
-            self._entries.append(entry)
+            dropped = self._entries.popleft() if len(self._entries) == self._size else None
+            if dropped is not None:
+                self._bytes -= dropped.nbytes
+            self._entries.append(_Slot(entry.seq, None, 0, entry))
+        del dropped
 
     def record(self, exchange: Exchange) -> None:
         """Keep ``exchange`` under the next sequence number (so the ring is in ``seq`` order);
-        it becomes an :class:`Entry` when first read."""
+        it becomes an :class:`Entry` when first read.
+
+        Its bodies weigh: the request's bytes, the JSON answer's bytes, and a body object that
+        is ``bytes`` or ``str`` by its length (any other object 0)."""
         if self._size <= 0:
             return
+        # Inline, not a method of Exchange: a call costs more than the sum (issue 6).
+        data = exchange.data
+        answer = exchange.response_data
+        body = exchange.response_body
+        nbytes = (len(data) if data else 0) + (len(answer) if answer else 0)
+        if body is not None and isinstance(body, (bytes, str)):
+            nbytes += len(body)
         with self._lock:
             self._seq += 1
-            # The oldest leaves the ring here and is freed after the lock is released: freeing
-            # its facts takes longer than keeping the new one.
-            dropped = self._entries.popleft() if len(self._entries) == self._size else None
-            self._entries.append(_Slot(self._seq, exchange))
-        del dropped
+            entries = self._entries
+            # The oldest leave the ring here and are freed after the lock is released: freeing
+            # their facts takes longer than keeping the new one.
+            dropped = entries.popleft() if len(entries) == self._size else None
+            if dropped is not None:
+                self._bytes -= dropped.nbytes
+            entries.append(_Slot(self._seq, exchange, nbytes))
+            self._bytes += nbytes
+            over: list[_Slot] | None = None
+            if self._bytes > self._budget and len(entries) > 1:
+                over = []
+                while self._bytes > self._budget and len(entries) > 1:
+                    over.append(entries.popleft())
+                    self._bytes -= over[-1].nbytes
+        del dropped, over
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            dropped = self._entries
+            self._entries = deque()
+            self._bytes = 0
+        del dropped
 
     def entries(self) -> list[Entry]:
         with self._lock:
             kept = list(self._entries)
         # Built outside the lock: recording never waits for a reader's decoding.
-        return [item.entry() if isinstance(item, _Slot) else item for item in kept]
+        return [slot.entry() for slot in kept]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
@@ -255,8 +307,8 @@ def _is_json(content_type: str | None) -> bool:
 
 def install(app: Flask, state: MockGraph) -> None:
     """Keep a journal in ``state.services["journal"]`` and record every exchange into it
-    (nothing at all with ``journal_size`` 0)."""
-    journal = Journal(state.config.journal_size)
+    (nothing at all with ``journal_size`` 0), bounded by ``journal_size`` and ``journal_bytes``."""
+    journal = Journal(state.config.journal_size, state.config.journal_bytes)
     state.services[SERVICE] = journal
     if journal.size <= 0:
         return

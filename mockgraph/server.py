@@ -113,7 +113,8 @@ class MockGraphServer:
     @property
     def requests(self) -> list[Entry]:
         """The journal, oldest first: every exchange answered since the last reset (at most
-        ``Config.journal_size``), secrets redacted."""
+        ``Config.journal_size``, and fewer once their bodies pass ``Config.journal_bytes``),
+        secrets redacted."""
         return journal_of(self.state).entries()
 
     def reset(self) -> None:

@@ -11,10 +11,15 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
+from mockgraph import cli
 from mockgraph.cli import main
+from mockgraph.journal import journal_of
+from mockgraph.state import mockgraph
 
 PAGES = Path(__file__).parent / "docpages" / "site"
 
@@ -110,3 +115,20 @@ def test_build_refuses_docs_that_give_nothing(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert kept.read_text() == "{}"
+
+
+def test_serve_bounds_the_journal_by_the_count_and_bytes_it_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served: list[Any] = []
+
+    def fake_run(app: Any, config: Any, **_: Any) -> int:
+        served.append(journal_of(mockgraph(app)))
+        return 0
+
+    monkeypatch.setattr(cli, "run", fake_run)
+    result = CliRunner().invoke(
+        main, ["serve", "--port", "0", "--journal-size", "7", "--journal-bytes", "4096"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (served[0].size, served[0].max_bytes) == (7, 4096)

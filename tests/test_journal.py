@@ -1,5 +1,6 @@
-"""The request journal: a bounded ring (``Config.journal_size``), every exchange with its
-operation, status and contract violations, secrets and tokens redacted."""
+"""The request journal: a ring bounded by count (``Config.journal_size``) and by body bytes
+(``Config.journal_bytes``), every exchange with its operation, status and contract violations,
+secrets and tokens redacted."""
 
 from __future__ import annotations
 
@@ -123,12 +124,22 @@ def test_a_contract_violation_of_the_mock_is_journaled(
 # -- recording is cheap: raw facts kept, the Entry built once when read (issue 6) -------------
 
 
-def exchange(status: int = 200) -> Exchange:
+def exchange(
+    status: int = 200,
+    data: bytes | None = None,
+    response_data: bytes | None = None,
+    response_body: Any = None,
+) -> Exchange:
     return Exchange(
         time=0.0, monotonic=0.0, elapsed=0.0, method="GET", path="/", query_string=b"",
-        environ={}, data=None, status=status, response_headers=[], response_body=None,
-        response_data=None, endpoint=None, violations=None, fault=None,
+        environ={}, data=data, status=status, response_headers=[], response_body=response_body,
+        response_data=response_data, endpoint=None, violations=None, fault=None,
     )  # fmt: skip
+
+
+def weighing(nbytes: int) -> Exchange:
+    """An exchange whose bodies weigh ``nbytes``: a request of 10 bytes, the answer the rest."""
+    return exchange(data=b"r" * 10, response_data=b"a" * (nbytes - 10))
 
 
 def test_nothing_is_decoded_or_redacted_until_the_journal_is_read(
@@ -282,3 +293,114 @@ def test_a_journaled_answer_keeps_its_bytes_not_the_rendered_objects(
     # ... and the journal still shows the page, decoded when read.
     last = journal_of(mockgraph(app)).entries()[-1]
     assert len(last.response_body["value"]) == 100
+
+
+# -- bounded by body bytes too: pages of large answers cannot fill memory ----------------------
+
+
+def test_the_oldest_exchanges_leave_when_the_bodies_pass_the_byte_budget() -> None:
+    ring = Journal(10, max_bytes=100)
+    for _ in range(4):
+        ring.record(weighing(40))
+    assert [e.seq for e in ring] == [3, 4]
+    assert ring.body_bytes == 80
+
+
+def test_an_exchange_exactly_at_the_budget_stays() -> None:
+    ring = Journal(10, max_bytes=100)
+    ring.record(weighing(60))
+    ring.record(weighing(40))
+    assert [e.seq for e in ring] == [1, 2]
+
+
+def test_the_newest_exchange_is_kept_even_when_it_alone_is_over_the_budget() -> None:
+    ring = Journal(10, max_bytes=100)
+    ring.record(weighing(30))
+    ring.record(weighing(500))
+    assert [e.seq for e in ring] == [2]
+    assert ring.body_bytes == 500
+    ring.record(weighing(20))
+    assert [e.seq for e in ring] == [3]
+    assert ring.body_bytes == 20
+
+
+def test_the_count_bound_still_applies_under_the_byte_budget_and_frees_its_bytes() -> None:
+    ring = Journal(2, max_bytes=100)
+    for _ in range(3):
+        ring.record(weighing(30))
+    assert [e.seq for e in ring] == [2, 3]
+    assert ring.body_bytes == 60
+
+
+def test_a_non_json_body_weighs_its_length_and_any_other_object_nothing() -> None:
+    ring = Journal(10, max_bytes=100)
+    ring.record(exchange(response_body=b"b" * 60))
+    ring.record(exchange(response_body={"value": ["x" * 60]}))
+    assert ring.body_bytes == 60
+    ring.record(exchange(response_body="s" * 60))
+    assert [e.seq for e in ring] == [2, 3]
+    assert ring.body_bytes == 60
+
+
+def test_clear_resets_the_byte_budget() -> None:
+    ring = Journal(10, max_bytes=100)
+    ring.record(weighing(60))
+    ring.clear()
+    assert ring.body_bytes == 0
+    ring.record(weighing(60))
+    ring.record(weighing(40))
+    assert [e.seq for e in ring] == [2, 3]
+
+
+def test_ready_entries_weigh_nothing() -> None:
+    ring = Journal(10, max_bytes=100)
+    ring.record(weighing(100))
+    ring.add(entry(ring.next_seq()))
+    assert [e.seq for e in ring] == [1, 2]
+    assert ring.body_bytes == 100
+
+
+def test_without_max_bytes_only_the_count_bounds_the_ring() -> None:
+    ring = Journal(3)
+    for _ in range(4):
+        ring.record(weighing(10**9))
+    assert [e.seq for e in ring] == [2, 3, 4]
+
+
+def test_concurrent_recording_stays_within_the_byte_budget_and_in_sequence_order() -> None:
+    ring = Journal(1000, max_bytes=400)
+
+    def record() -> None:
+        for _ in range(200):
+            ring.record(weighing(40))
+
+    threads = [threading.Thread(target=record) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [e.seq for e in ring] == list(range(791, 801))
+    assert ring.body_bytes == 400
+
+
+def test_journal_bytes_bounds_what_the_app_keeps(contracts: Contracts) -> None:
+    def create(name: str, client: FlaskClient) -> int:
+        sent = json.dumps({"id": name}).encode()
+        answer = client.post(KEYSETS, data=sent, content_type="application/json")
+        assert answer.status_code == 201
+        return len(sent) + len(answer.data)
+
+    weight = create("w", client_of(create_app(Config(), contracts=contracts)))
+    app = create_app(Config(journal_bytes=2 * weight + weight // 2), contracts=contracts)
+    client = client_of(app)
+    assert [create(name, client) for name in ("a", "b", "c", "d")] == [weight] * 4
+    kept = journal_of(mockgraph(app)).entries()
+    assert [e.body for e in kept] == [{"id": "c"}, {"id": "d"}]
+    assert [e.seq for e in kept] == [3, 4]
+
+
+def test_journal_bytes_is_read_from_the_environment(contracts: Contracts) -> None:
+    assert Config().journal_bytes == 32 * 1024 * 1024
+    config = Config.from_env({"MOCKGRAPH_JOURNAL_BYTES": "4096"})
+    assert config.journal_bytes == 4096
+    assert journal_of(mockgraph(create_app(config, contracts=contracts))).max_bytes == 4096
