@@ -11,11 +11,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mockgraph import Config, create_app
-from mockgraph.auth import Permissions, permission_table
+from mockgraph import Config, auth, create_app
+from mockgraph.auth import ClaimsMemo, Permissions, permission_table
 from mockgraph.contracts import Contracts
 from mockgraph.state import MockGraph, mockgraph
-from mockgraph.tokens import make_token
+from mockgraph.tokens import MalformedToken, make_token, read_jwt
 
 READ = "TrustFrameworkKeySet.Read.All"
 READ_WRITE = "TrustFrameworkKeySet.ReadWrite.All"
@@ -218,3 +218,42 @@ def test_readme_a_read_only_token_may_list_but_not_create() -> None:
     response = client.post("/beta/trustFramework/keySets", json={"id": "x"}, headers=reader)
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "accessDenied"
+
+
+def test_a_token_is_decoded_once_however_many_calls_carry_it(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+
+    def counting(jwt: str) -> dict[str, Any]:
+        decoded.append(jwt)
+        return read_jwt(jwt)
+
+    monkeypatch.setattr(auth, "read_jwt", counting)
+    reader = token(scp=READ)
+    for _ in range(3):
+        assert call(client, "GET", URL, None, reader).status_code == 200
+    assert call(client, "POST", URL, {"id": "x"}, reader).status_code == 403  # still checked
+    assert decoded == [reader]
+
+
+def test_the_claims_memo_forgets_all_when_full_and_never_keeps_a_malformed_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded: list[str] = []
+
+    def counting(jwt: str) -> dict[str, Any]:
+        decoded.append(jwt)
+        return read_jwt(jwt)
+
+    monkeypatch.setattr(auth, "read_jwt", counting)
+    memo = ClaimsMemo(size=2)
+    first, second, third = (token(scp=READ, claims={"n": n}) for n in range(3))
+    for jwt in (first, second, first, third, first):
+        assert memo(jwt)["scp"] == READ
+    # first and second were kept; third found the memo full and emptied it.
+    assert decoded == [first, second, third, first]
+    for _ in range(2):
+        with pytest.raises(MalformedToken):
+            memo("a.b.c")
+    assert decoded[-2:] == ["a.b.c", "a.b.c"]
