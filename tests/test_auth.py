@@ -220,16 +220,22 @@ def test_readme_a_read_only_token_may_list_but_not_create() -> None:
     assert response.get_json()["error"]["code"] == "accessDenied"
 
 
-def test_a_token_is_decoded_once_however_many_calls_carry_it(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    decoded: list[str] = []
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens ``read_jwt`` decodes from now on, in order."""
+    seen: list[str] = []
 
     def counting(jwt: str) -> dict[str, Any]:
-        decoded.append(jwt)
+        seen.append(jwt)
         return read_jwt(jwt)
 
     monkeypatch.setattr(auth, "read_jwt", counting)
+    return seen
+
+
+def test_a_token_is_decoded_once_however_many_calls_carry_it(
+    client: FlaskClient, decoded: list[str]
+) -> None:
     reader = token(scp=READ)
     for _ in range(3):
         assert call(client, "GET", URL, None, reader).status_code == 200
@@ -238,15 +244,8 @@ def test_a_token_is_decoded_once_however_many_calls_carry_it(
 
 
 def test_the_claims_memo_forgets_all_when_full_and_never_keeps_a_malformed_token(
-    monkeypatch: pytest.MonkeyPatch,
+    decoded: list[str],
 ) -> None:
-    decoded: list[str] = []
-
-    def counting(jwt: str) -> dict[str, Any]:
-        decoded.append(jwt)
-        return read_jwt(jwt)
-
-    monkeypatch.setattr(auth, "read_jwt", counting)
     memo = ClaimsMemo(size=2)
     first, second, third = (token(scp=READ, claims={"n": n}) for n in range(3))
     for jwt in (first, second, first, third, first):
