@@ -7,9 +7,9 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response
 from flask.sessions import NullSession, SessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
@@ -31,12 +31,11 @@ from .config import Config
 from .contracts import Contracts
 from .errors import GraphError, InternalError, PayloadTooLarge, error_body, from_http_exception
 from .rendering import GraphResponse, dumps
-from .state import EXTENSION, AfterHook, BeforeHook, MockGraph
+from .state import EXTENSION, AfterHook, BeforeHook, MockGraph, current_g, current_request
 from .store import Store
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
-    from werkzeug.local import LocalProxy
 
 log = logging.getLogger("mockgraph")
 
@@ -148,17 +147,11 @@ def new_request_id() -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
-# The real objects behind Flask's proxies, for the hooks: every attribute read through a proxy
-# is a context lookup, and the hooks run on every request.
-_current_request = cast("LocalProxy[Request]", request)._get_current_object
-_current_g = cast("LocalProxy[_AppCtxGlobals]", g)._get_current_object
-
-
 def _run_before(state: MockGraph) -> Callable[[], Response | None]:
     steps = state.before
 
     def _before() -> Response | None:
-        req, facts = _current_request(), _current_g()
+        req, facts = current_request(), current_g()
         for step in steps:
             answer = step(req, facts)
             if answer is not None:
@@ -172,7 +165,7 @@ def _run_after(state: MockGraph) -> Callable[[Response], Response]:
     steps = state.after
 
     def _after(response: Response) -> Response:
-        req, facts = _current_request(), _current_g()
+        req, facts = current_request(), current_g()
         for step in reversed(steps):
             response = step(req, facts, response)
         return response
@@ -227,11 +220,12 @@ def _finish(req: Request, facts: _AppCtxGlobals, response: Response) -> Response
 
 def render_error(error: GraphError) -> Response:
     """The ONE renderer of error answers: Graph's body, status and headers."""
-    request_id = g.get("request_id") or new_request_id()
+    facts = current_g()
+    request_id = facts.get("request_id") or new_request_id()
     body: dict[str, Any] = error_body(
         error,
         request_id=request_id,
-        client_request_id=g.get("client_request_id") or request_id,
+        client_request_id=facts.get("client_request_id") or request_id,
     )
     response = GraphResponse(dumps(body), status=error.status, headers=error.headers)
     response.content_type = "application/json"

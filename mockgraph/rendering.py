@@ -9,10 +9,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, g, has_request_context
+from flask import Response, has_request_context
 from werkzeug.datastructures import Headers
 
 from .models import Key, KeySet
+from .state import current_g
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 #: Graph's content type for OData answers.
@@ -66,7 +67,7 @@ def json_response(
     """A JSON answer with Graph's content type. The body object is kept in ``g.response_body``
     so the contract check and the journal need not decode it again."""
     if has_request_context():
-        g.response_body = body
+        current_g().response_body = body
     # The content type given to the constructor: set afterwards, it is parsed and rebuilt.
     return GraphResponse(dumps(body), status=status, headers=headers, content_type=JSON_TYPE)
 
@@ -83,7 +84,7 @@ def header_value(headers: Iterable[tuple[str, str]], name: str) -> str | None:
 
 def no_content() -> Response:
     if has_request_context():
-        g.response_body = None
+        current_g().response_body = None
     return GraphResponse(status=204)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Request, Response, request
+from flask import Blueprint, Flask, Request, Response
 from werkzeug.routing import BaseConverter, Map
 
 from . import keys as keymaterial
@@ -22,7 +22,7 @@ from .config import BASE_PATH
 from .contracts import Contract
 from .errors import BadRequest, NotFound
 from .models import Key, KeySet
-from .state import MockGraph, mockgraph
+from .state import MockGraph, current_request, mockgraph
 from .store import id_key
 
 bp = Blueprint("graph", __name__, url_prefix=BASE_PATH)
@@ -65,7 +65,8 @@ def _route(
 
 def _service_root() -> str:
     """``http://host:port/beta`` as the client addressed the mock (``@odata.context``)."""
-    environ = request.environ
+    req = current_request()
+    environ = req.environ
     key = (
         environ.get("wsgi.url_scheme"),
         environ.get("HTTP_HOST"),
@@ -76,7 +77,7 @@ def _service_root() -> str:
     root = _ROOTS.get(key)
     if root is None:
         # werkzeug's answer for these environ values, once each: it was ~5% of a get.
-        root = request.root_url.rstrip("/") + BASE_PATH
+        root = req.root_url.rstrip("/") + BASE_PATH
         if len(_ROOTS) < 256:
             _ROOTS[key] = root
     return root
@@ -91,11 +92,9 @@ def _body(state: MockGraph, operation: str) -> Any:
     """The request body of ``operation`` as typed values: JSON read safely, checked against
     the contract, then loaded by marshmallow. Raises a GraphError, never anything else."""
     contract: Contract = state.contracts[operation]
+    req = current_request()
     raw = parsing.read_json(
-        request.get_data(cache=True),
-        request.content_type,
-        request.content_length,
-        state.config.max_body_bytes,
+        req.get_data(cache=True), req.content_type, req.content_length, state.config.max_body_bytes
     )
     body = parsing.require_object(raw)
     if state.config.validate_requests:
@@ -118,7 +117,7 @@ def create_keyset() -> Response:
 def list_keysets() -> Response:
     state = mockgraph()
     query = odata.parse_list_query(
-        request.args.items(multi=True),
+        current_request().args.items(multi=True),
         default_top=state.config.default_page_size,
         max_top=state.config.max_page_size,
     )
@@ -163,7 +162,7 @@ def update_keyset(keyset_id: str) -> Response:
                 f"the key set '{current.id}' of the URL."
             )
         if update.keys is None:
-            return current if request.method == "PATCH" else KeySet(current.id, ())
+            return current if current_request().method == "PATCH" else KeySet(current.id, ())
         return KeySet(current.id, update.keys)
 
     updated = state.store.update(keyset_id, apply)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, request
 
 from .config import Config
 from .contracts import Contracts
@@ -17,6 +17,7 @@ from .store import Store
 if TYPE_CHECKING:
     from flask import Request, Response
     from flask.ctx import _AppCtxGlobals
+    from werkzeug.local import LocalProxy
 
 EXTENSION = "mockgraph"
 
@@ -45,8 +46,17 @@ class MockGraph:
     after: list[AfterHook] = field(default_factory=list)
 
 
+# The real objects behind Flask's proxies, for code that runs on every request: each attribute
+# read through a proxy is a context lookup (~2 us; the object itself, ~0.2 us).
+#: The request being handled (``flask.request`` itself, not its proxy).
+current_request = cast("LocalProxy[Request]", request)._get_current_object
+#: The ``g`` of the request being handled.
+current_g = cast("LocalProxy[_AppCtxGlobals]", g)._get_current_object
+_current_app = cast("LocalProxy[Flask]", current_app)._get_current_object
+
+
 def mockgraph(app: Flask | None = None) -> MockGraph:
     """The bundle of ``app`` (default: the app handling the current request)."""
-    target = app if app is not None else current_app
+    target = app if app is not None else _current_app()
     bundle: MockGraph = target.extensions[EXTENSION]
     return bundle
