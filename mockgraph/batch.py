@@ -187,9 +187,9 @@ def _body(raw: Any, headers: tuple[tuple[str, str], ...], where: str) -> bytes |
         raise BadRequest(f"{where} has a body but no 'Content-Type' header.")
     mimetype = content_type.split(";", 1)[0].strip().lower()
     if mimetype == "application/json" or mimetype.endswith("+json"):
-        return rendering.dumps(raw).encode("utf-8")
+        return rendering.dumps(raw)
     if not isinstance(raw, str):
-        return rendering.dumps(raw).encode("utf-8")
+        return rendering.dumps(raw)
     # Other content types travel base64-encoded (as Graph answers binary bodies).
     try:
         return base64.b64decode(raw, validate=True)

@@ -4,6 +4,7 @@ with the contract check off, as ``MOCKGRAPH_VALIDATE_REQUESTS=0`` runs it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError
 
-from mockgraph import Config, create_app
+from mockgraph import Config, create_app, parsing
 from mockgraph.contracts import Contracts
 from mockgraph.errors import BadRequest
 from mockgraph.models import KEY_FIELDS, Key, KeySet
-from mockgraph.parsing import BODY_SCHEMAS, load
+from mockgraph.parsing import BODY_SCHEMAS, JsonProblem, load, strict_json
 from mockgraph.state import mockgraph
 
 URL = "/beta/trustFramework/keySets"
@@ -166,3 +167,67 @@ def test_the_quick_load_and_marshmallow_s_own_give_the_same_value_or_the_same_er
         except ValidationError as exc:
             outcomes.append(("errors", exc.messages))
     assert outcomes[0] == outcomes[1]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal JSON values of equal types: 1 is not 1.0, -0.0 is not 0.0."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    return bool(a == b)
+
+
+def _decoded(data: bytes) -> tuple[str, Any]:
+    try:
+        return "value", strict_json(data)
+    except JsonProblem as problem:
+        return "problem", str(problem)
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=12,
+)
+_JSON_TEXTS = _JSON_VALUES.map(lambda value: json.dumps(value).encode()) | st.sampled_from(
+    [
+        b"1e400",
+        b"NaN",
+        b"-Infinity",
+        b'"\\ud800"',
+        b"\xef\xbb\xbf{}",
+        b"[" * 3000,
+        b'"a\x01"',
+        b"[" * 256 + b"]" * 256,
+        b"[" * 257 + b"]" * 257,
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=_JSON_TEXTS | st.binary(max_size=40))
+def test_orjson_and_the_standard_library_decode_a_body_to_the_same_value_or_problem(
+    data: bytes, monkeypatch_module: pytest.MonkeyPatch
+) -> None:
+    fast = _decoded(data)
+    with monkeypatch_module.context() as patch:
+        patch.setattr(parsing, "_orjson", None)
+        reference = _decoded(data)
+    assert fast[0] == reference[0]
+    assert _same(fast[1], reference[1]) if fast[0] == "value" else fast[1] == reference[1]
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch

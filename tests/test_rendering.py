@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from flask import Response
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
-from mockgraph.rendering import GraphResponse, header_value, json_response, location
+from mockgraph.rendering import GraphResponse, dumps, header_value, json_response, location
 
 ENVIRON = EnvironBuilder(path="/beta/trustFramework/keySets", method="POST").get_environ()
 
@@ -58,3 +61,25 @@ def test_header_value_finds_a_header_in_any_case_and_none_when_absent() -> None:
     assert header_value(headers, "VARY") == "Origin"
     assert header_value(headers, "content-type") == "text/plain"
     assert header_value(headers, "Location") is None
+
+
+_ANSWER_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"])),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(value=_ANSWER_VALUES)
+def test_answers_are_encoded_byte_for_byte_as_the_standard_library_would(value: Any) -> None:
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert dumps(value) == expected
+
+
+@given(value=st.floats(allow_nan=False, allow_infinity=False))
+def test_a_float_in_an_answer_decodes_to_the_same_float(value: float) -> None:
+    assert repr(json.loads(dumps({"v": value}))["v"]) == repr(value)
