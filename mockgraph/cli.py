@@ -67,7 +67,7 @@ def main() -> None:
 @click.option(
     "--journal-bytes",
     type=click.IntRange(0),
-    help="Body bytes the journal keeps (default 32 MiB); the oldest exchanges leave first.",
+    help="Body bytes the journal keeps (default 8 MiB); the oldest exchanges leave first.",
 )
 @click.option("--no-auth", is_flag=True, help="Accept requests without a bearer token.")
 @click.option(

@@ -42,7 +42,7 @@ class Config:
     #: How many exchanges the request journal keeps (oldest dropped first).
     journal_size: int = 1000
     #: Most body bytes (requests and answers) the journal keeps; the oldest exchanges leave first.
-    journal_bytes: int = 32 * 1024 * 1024
+    journal_bytes: int = 8 * 1024 * 1024
     #: Origins allowed by CORS: ``None`` means any ``http(s)://localhost|127.0.0.1|[::1]`` origin.
     cors_origins: tuple[str, ...] | None = None
     #: A fixed "now" (seconds since the epoch) for key validity windows; ``None`` = wall clock.

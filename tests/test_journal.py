@@ -400,7 +400,7 @@ def test_journal_bytes_bounds_what_the_app_keeps(contracts: Contracts) -> None:
 
 
 def test_journal_bytes_is_read_from_the_environment(contracts: Contracts) -> None:
-    assert Config().journal_bytes == 32 * 1024 * 1024
+    assert Config().journal_bytes == 8 * 1024 * 1024
     config = Config.from_env({"MOCKGRAPH_JOURNAL_BYTES": "4096"})
     assert config.journal_bytes == 4096
     assert journal_of(mockgraph(create_app(config, contracts=contracts))).max_bytes == 4096
