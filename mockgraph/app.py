@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Request, Response
 from flask.sessions import NullSession, SessionInterface
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Rule
 from werkzeug.wsgi import get_content_length
 
 from . import (
@@ -76,6 +77,24 @@ class NoSessions(SessionInterface):
         return None
 
 
+class LazyRule(Rule):
+    """werkzeug's URL rule, its two URL builders compiled on first use (``url_for``), not when
+    the rule is added: werkzeug generates and compiles Python source for each, and for the
+    app's fifty rules that was two thirds of ``create_app`` (the live-server fixture builds an
+    app per config; issue 6). Matching requests never uses them."""
+
+    def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        compile_now = super()._compile_builder
+        name = "_build_unknown" if append_unknown else "_build"
+
+        def build(rule: Rule, *args: Any, **kwargs: Any) -> tuple[str, str]:
+            compiled: Callable[..., tuple[str, str]] = compile_now(append_unknown).__get__(rule)
+            setattr(rule, name, compiled)  # later calls go straight to it
+            return compiled(*args, **kwargs)
+
+        return build
+
+
 class MockGraphFlask(Flask):
     """Flask, with the sync form of each hook and view worked out once: Flask otherwise
     inspects every one of them for a coroutine on every request. Its answers are
@@ -83,6 +102,7 @@ class MockGraphFlask(Flask):
 
     response_class = GraphResponse
     session_interface = NoSessions()
+    url_rule_class = LazyRule
 
     def __init__(self, import_name: str) -> None:
         # No static folder: a Graph mock serves no /static/ files, and one rule less is

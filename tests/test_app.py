@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import Any
 
 import flask
 import pytest
 from flask.sessions import NullSession
 from flask.testing import FlaskClient
+from werkzeug.routing import Rule
 
+from mockgraph import create_app
 from mockgraph.app import new_request_id
 
 
@@ -67,3 +70,34 @@ def test_the_app_serves_no_static_files_a_static_path_is_graph_s_404(
     answer = client.get("/static/app.js", headers={"Authorization": "Bearer t"})
     assert answer.status_code == 404
     assert answer.get_json()["error"]["code"] == "itemNotFound"
+
+
+def test_url_for_builds_every_route_and_the_url_routes_back_to_it(client: FlaskClient) -> None:
+    app = client.application
+    adapter = app.url_map.bind("127.0.0.1")
+    for rule in app.url_map.iter_rules():
+        values = {name: "B2C_1A_x" for name in rule.arguments}
+        method = sorted(rule.methods - {"HEAD", "OPTIONS"})[0]
+        for extra in ({}, {"q": "5"}):  # without and with an unknown value (a query)
+            url = adapter.build(rule.endpoint, {**values, **extra}, method=method)
+            assert adapter.match(url.split("?")[0], method=method) == (rule.endpoint, values)
+            assert url.endswith("?q=5") == bool(extra)
+
+
+def test_url_builders_are_compiled_on_first_use_not_when_the_app_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[str] = []
+    real = Rule._compile_builder
+
+    def counting(rule: Rule, append_unknown: bool = True) -> Any:
+        compiled.append(rule.rule)
+        return real(rule, append_unknown)
+
+    monkeypatch.setattr(Rule, "_compile_builder", counting)
+    app = create_app()
+    assert compiled == []
+    with app.test_request_context():
+        flask.url_for("graph.createKeySet")
+        flask.url_for("graph.createKeySet")
+    assert compiled == ["/beta/trustFramework/keySets"]
