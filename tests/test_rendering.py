@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from flask import Response
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
+from mockgraph import Config, create_app, parsing, rendering
+from mockgraph.contracts import Contracts
 from mockgraph.rendering import GraphResponse, dumps, header_value, json_response, location
 
+URL = "/beta/trustFramework/keySets"
+JSON = "application/json"
 ENVIRON = EnvironBuilder(path="/beta/trustFramework/keySets", method="POST").get_environ()
 
 header_names = st.sampled_from(
@@ -83,3 +88,35 @@ def test_answers_are_encoded_byte_for_byte_as_the_standard_library_would(value: 
 @given(value=st.floats(allow_nan=False, allow_infinity=False))
 def test_a_float_in_an_answer_decodes_to_the_same_float(value: float) -> None:
     assert repr(json.loads(dumps({"v": value}))["v"]) == repr(value)
+
+
+def test_without_orjson_the_app_answers_the_very_same_bytes(
+    contracts: Contracts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where orjson has no wheel, the standard library reads and writes every body."""
+    body = {
+        "id": "keyset1",
+        "keys": [{"kid": "k1", "kty": "RSA", "use": "sig", "e": "AQAB", "n": "0vx7ag", "nbf": 5}],
+    }
+
+    def session() -> list[tuple[int, bytes]]:
+        client = create_app(Config(clock=1.0), contracts=contracts).test_client()
+        headers = {"Authorization": "Bearer t", "client-request-id": "fixed"}
+        answers = [
+            client.post(URL, json=body, headers=headers),
+            client.get(URL + "/B2C_1A_keyset1", headers=headers),
+            client.get(URL + "?$top=5", headers=headers),
+            client.post(URL, data=b'{"id": 1e400}', headers=headers, content_type=JSON),
+            client.post(URL, json=body, headers=headers),
+        ]
+        # The error bodies hold the request-id and the date: compare what is not per request.
+        return [
+            (a.status_code, a.data if a.status_code < 400 else a.json["error"]["message"].encode())
+            for a in answers
+        ]
+
+    with_orjson = session()
+    monkeypatch.setattr(parsing, "_orjson", None)
+    monkeypatch.setattr(rendering, "_orjson", None)
+    assert session() == with_orjson
+    assert [status for status, _ in with_orjson] == [201, 200, 200, 400, 409]
