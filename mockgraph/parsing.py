@@ -65,9 +65,8 @@ def strict_json(data: bytes, *, encoding: str = "utf-8") -> Any:
 
     orjson (compiled; a third of the standard library's time on a create body) decodes what
     it can decode to the very same values; anything it refuses, any number of 19 digits or
-    more and any body of many arrays or objects go to the standard library, which decides
-    and says why
-    (``tests/test_parsing.py`` checks that both agree)."""
+    more and any body of many arrays or objects go to the standard library, which decides and
+    says why (``tests/test_parsing.py`` checks that both agree)."""
     if (
         _orjson is not None
         and encoding == "utf-8"
