@@ -29,8 +29,8 @@ import statistics  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 from mockgraph import Config, KeySet, MockGraphServer, create_app  # noqa: E402
-from mockgraph.contracts import Contracts  # noqa: E402
-from mockgraph.journal import Entry, journal_of  # noqa: E402
+from mockgraph.features.journal import Entry, journal_of  # noqa: E402
+from mockgraph.http.contracts import Contracts  # noqa: E402
 
 IMPORT_MS = (time.perf_counter() - _T0) * 1000
 

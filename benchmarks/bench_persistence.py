@@ -27,10 +27,10 @@ import requests
 from werkzeug.serving import make_server
 
 from mockgraph import Config, create_app
-from mockgraph.contracts import Contracts
-from mockgraph.keys import generate_rsa
-from mockgraph.models import KeySet
-from mockgraph.persistence import Encoder, Persistence, write_atomically
+from mockgraph.features.persistence import Encoder, Persistence, write_atomically
+from mockgraph.http.contracts import Contracts
+from mockgraph.resources.keysets.keys import generate_rsa
+from mockgraph.resources.keysets.models import KeySet
 from mockgraph.state import mockgraph
 
 TOKEN = "Bearer bench"

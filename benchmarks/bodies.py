@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from mockgraph.keys import generate_rsa
+from mockgraph.resources.keysets.keys import generate_rsa
 
 PLACEHOLDER = "__ID__"
 

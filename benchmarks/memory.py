@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bodies import create_template, seed_id  # noqa: E402
-from mockgraph import parsing  # noqa: E402
 from mockgraph.app import create_app  # noqa: E402
 from mockgraph.config import Config  # noqa: E402
+from mockgraph.http import parsing  # noqa: E402
 from mockgraph.state import mockgraph  # noqa: E402
 
 

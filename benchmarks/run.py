@@ -342,7 +342,7 @@ class Load:
 
 def served_server() -> str:
     """The server ``mockgraph serve`` picks on this machine."""
-    from mockgraph.serving import choose_server
+    from mockgraph.serve.production import choose_server
 
     return choose_server("auto")
 

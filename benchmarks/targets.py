@@ -21,11 +21,11 @@ from flask import Flask, request
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bodies import seed_bodies  # noqa: E402
-from mockgraph import parsing  # noqa: E402
 from mockgraph.app import create_app  # noqa: E402
 from mockgraph.config import BASE_PATH, Config  # noqa: E402
-from mockgraph.models import KeySet  # noqa: E402
-from mockgraph.serving import quick_requests, run  # noqa: E402
+from mockgraph.http import parsing  # noqa: E402
+from mockgraph.resources.keysets.models import KeySet  # noqa: E402
+from mockgraph.serve.production import quick_requests, run  # noqa: E402
 from mockgraph.state import mockgraph  # noqa: E402
 
 APPS = ("mockgraph", "novalidate", "bare")

@@ -1,5 +1,5 @@
 """``python -m mockgraph``: the same as the ``mockgraph`` command."""
 
-from .cli import main
+from mockgraph.cli import main
 
 main()

@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 from werkzeug.wsgi import get_content_length
 
-from . import (
+from mockgraph.config import Config
+from mockgraph.features import (
     auth,
     batch,
     control,
@@ -25,15 +26,20 @@ from . import (
     openapi,
     persistence,
     recording,
-    routes,
     statefile,
 )
-from .config import Config
-from .contracts import Contracts
-from .errors import GraphError, InternalError, PayloadTooLarge, error_body, from_http_exception
-from .rendering import GraphResponse, dumps
-from .state import EXTENSION, AfterHook, BeforeHook, MockGraph, current_g, current_request
-from .store import Store
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.errors import (
+    GraphError,
+    InternalError,
+    PayloadTooLarge,
+    error_body,
+    from_http_exception,
+)
+from mockgraph.http.rendering import GraphResponse, dumps
+from mockgraph.resources.keysets import views as routes
+from mockgraph.resources.keysets.store import Store
+from mockgraph.state import EXTENSION, AfterHook, BeforeHook, MockGraph, current_g, current_request
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
@@ -98,7 +104,7 @@ class LazyRule(Rule):
 class MockGraphFlask(Flask):
     """Flask, with the sync form of each hook and view worked out once: Flask otherwise
     inspects every one of them for a coroutine on every request. Its answers are
-    :class:`~mockgraph.rendering.GraphResponse`."""
+    :class:`~mockgraph.http.rendering.GraphResponse`."""
 
     response_class = GraphResponse
     session_interface = NoSessions()

@@ -9,15 +9,15 @@ from typing import Any
 
 import click
 
-from . import docs as docpages
-from . import recording
-from . import verify as verification
-from .app import create_app
-from .config import Config
-from .contracts import Contracts
-from .errors import StartupError
-from .serving import PRODUCTION_SERVERS, is_loopback, quick_requests, run
-from .tokens import GRAPH_AUDIENCE, make_token
+from mockgraph.app import create_app
+from mockgraph.build import docs as docpages
+from mockgraph.build import verify as verification
+from mockgraph.config import Config
+from mockgraph.features import recording
+from mockgraph.features.tokens import GRAPH_AUDIENCE, make_token
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.errors import StartupError
+from mockgraph.serve.production import PRODUCTION_SERVERS, is_loopback, quick_requests, run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -40,10 +40,10 @@ if TYPE_CHECKING:
     from flask import Flask
     from flask.testing import FlaskClient
 
-    from .config import Config
-    from .contracts import Contracts
-    from .server import MockGraphServer
-    from .store import Store
+    from mockgraph.config import Config
+    from mockgraph.http.contracts import Contracts
+    from mockgraph.resources.keysets.store import Store
+    from mockgraph.serve.live import MockGraphServer
 
 #: The marker that preloads key sets.
 MARKER = "mockgraph_state"
@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def mockgraph_config() -> Config:
     """The config of ``mockgraph_app`` and ``mockgraph_server``: override this fixture (any
     scope) to change it."""
-    from .config import Config
+    from mockgraph.config import Config
 
     return Config()
 
@@ -71,7 +71,7 @@ def mockgraph_config() -> Config:
 @pytest.fixture(scope="session")
 def mockgraph_contracts() -> Contracts:
     """The contracts shipped with mockgraph, compiled once per session."""
-    from .contracts import Contracts
+    from mockgraph.http.contracts import Contracts
 
     return Contracts.load()
 
@@ -88,7 +88,7 @@ class AppCache:
     def get(self, config: Config, use: str) -> Flask:
         """The app for ``config`` and ``use`` (``"app"`` or ``"server"``), built if needed;
         as the last test left it (callers reset it)."""
-        from .app import create_app
+        from mockgraph.app import create_app
 
         for index, (kind, known, app) in enumerate(self._apps):
             if kind == use and known == config:
@@ -115,8 +115,8 @@ def mockgraph_app(
 ) -> Flask:
     """The app of ``mockgraph_config``, reset: an empty store (plus any ``mockgraph_state``
     key sets), an empty journal, the configured clock."""
-    from .control import reset
-    from .state import mockgraph
+    from mockgraph.features.control import reset
+    from mockgraph.state import mockgraph
 
     app = mockgraph_app_cache.get(mockgraph_config, "app")
     state = mockgraph(app)
@@ -137,8 +137,8 @@ def mockgraph_client(mockgraph_app: Flask) -> Iterator[FlaskClient]:
 def mockgraph_session_server(mockgraph_app_cache: AppCache) -> Iterator[MockGraphServer]:
     """The live server of this session (of this xdist worker), never reset by itself: most
     tests want ``mockgraph_server``."""
-    from .config import Config
-    from .server import MockGraphServer
+    from mockgraph.config import Config
+    from mockgraph.serve.live import MockGraphServer
 
     server = MockGraphServer(app=mockgraph_app_cache.get(Config(), "server"))
     server.start()
@@ -185,8 +185,8 @@ def _check_or_restart(server: MockGraphServer) -> None:
 def _seed_marked(request: pytest.FixtureRequest, store: Store) -> None:
     """Load the sources of every ``mockgraph_state`` mark, farthest first (so the nearest
     wins); a bad one fails the test with the state file's message."""
-    from .errors import StartupError
-    from .server import seed_store
+    from mockgraph.http.errors import StartupError
+    from mockgraph.serve.live import seed_store
 
     marks = list(request.node.iter_markers(MARKER))
     for mark in reversed(marks):

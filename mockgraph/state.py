@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, current_app, g, request
 
-from .config import Config
-from .contracts import Contracts
-from .store import Store
+from mockgraph.config import Config
+from mockgraph.http.contracts import Contracts
+from mockgraph.resources.keysets.store import Store
 
 if TYPE_CHECKING:
     from flask import Request, Response

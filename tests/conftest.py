@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
-from mockgraph.contracts import Contracts
+from mockgraph.http.contracts import Contracts
 from mockgraph.state import MockGraph, mockgraph
 
 TOKEN = "Bearer test-token"

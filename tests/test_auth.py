@@ -11,11 +11,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mockgraph import Config, auth, create_app
-from mockgraph.auth import ClaimsMemo, Permissions, permission_table
-from mockgraph.contracts import Contracts
+from mockgraph import Config, create_app
+from mockgraph.features import auth
+from mockgraph.features.auth import ClaimsMemo, Permissions, permission_table
+from mockgraph.features.tokens import MalformedToken, make_token, read_jwt
+from mockgraph.http.contracts import Contracts
 from mockgraph.state import MockGraph, mockgraph
-from mockgraph.tokens import MalformedToken, make_token, read_jwt
 
 READ = "TrustFrameworkKeySet.Read.All"
 READ_WRITE = "TrustFrameworkKeySet.ReadWrite.All"

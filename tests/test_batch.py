@@ -13,11 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
-from mockgraph.batch import MAX_REQUESTS
-from mockgraph.contracts import Contracts
-from mockgraph.server import MockGraphServer
+from mockgraph.features.batch import MAX_REQUESTS
+from mockgraph.features.tokens import make_token
+from mockgraph.http.contracts import Contracts
+from mockgraph.serve.live import MockGraphServer
 from mockgraph.state import MockGraph
-from mockgraph.tokens import make_token
 
 BATCH = "/beta/$batch"
 KEYSETS = "/trustFramework/keySets"

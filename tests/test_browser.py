@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from mockgraph import Config, create_app
-from mockgraph.contracts import Contracts
-from mockgraph.server import MockGraphServer
+from mockgraph.http.contracts import Contracts
+from mockgraph.serve.live import MockGraphServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The flags this machine's closed network needs (.library/env/machines/python.md): no

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from mockgraph import cli
 from mockgraph.cli import main
-from mockgraph.journal import journal_of
+from mockgraph.features.journal import journal_of
 from mockgraph.state import mockgraph
 
 PAGES = Path(__file__).parent / "docpages" / "site"

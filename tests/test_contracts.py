@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockgraph.contracts import Contracts, property_path
-from mockgraph.errors import BadRequest
+from mockgraph.http.contracts import Contracts, property_path
+from mockgraph.http.errors import BadRequest
 
 
 def test_property_path_joins_members_and_indexes() -> None:

@@ -17,11 +17,11 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from mockgraph import Config, Key, KeySet, MockGraphServer, create_app
-from mockgraph.contracts import Contracts
-from mockgraph.control import reset
-from mockgraph.redact import REDACTED
+from mockgraph.features.control import reset
+from mockgraph.features.redact import REDACTED
+from mockgraph.features.statefile import dump_state, state_document
+from mockgraph.http.contracts import Contracts
 from mockgraph.state import MockGraph, mockgraph
-from mockgraph.statefile import dump_state, state_document
 
 KEYSETS = "/beta/trustFramework/keySets"
 SECRET = "dGhlLXNlY3JldC12YWx1ZQ"

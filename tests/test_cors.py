@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
 from mockgraph import cli as cli_module
-from mockgraph.contracts import Contracts
-from mockgraph.cors import OriginPolicy, allowed_request_headers
-from mockgraph.errors import StartupError
+from mockgraph.features.cors import OriginPolicy, allowed_request_headers
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.errors import StartupError
 from mockgraph.state import mockgraph
 
 BASE = "/beta/trustFramework/keySets"

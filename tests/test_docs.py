@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from mockgraph import docs
-from mockgraph.docs import BuildResult, DocWarning
+from mockgraph.build import docs
+from mockgraph.build.docs import BuildResult, DocWarning
 
 PAGES = Path(__file__).resolve().parent / "docpages"
 SITE = PAGES / "site"

@@ -18,8 +18,8 @@ import pytest
 from crypto_factory import cert_der_b64, make_certificate, make_pfx_b64
 from flask.testing import FlaskClient
 
-from mockgraph.contracts import Contracts, packaged
-from mockgraph.models import SECRET_FIELDS
+from mockgraph.http.contracts import Contracts, packaged
+from mockgraph.resources.keysets.models import SECRET_FIELDS
 from mockgraph.state import MockGraph
 
 EXAMPLES = sorted(

@@ -15,9 +15,7 @@ from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
 from mockgraph.cli import main
-from mockgraph.contracts import Contracts
-from mockgraph.errors import StartupError
-from mockgraph.faults import (
+from mockgraph.features.faults import (
     FAULT_HEADER,
     Action,
     FaultRuleError,
@@ -28,7 +26,9 @@ from mockgraph.faults import (
     parse_rule,
     waited_for_retry_after,
 )
-from mockgraph.journal import Entry, journal_of
+from mockgraph.features.journal import Entry, journal_of
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.errors import StartupError
 from mockgraph.state import MockGraph, mockgraph
 
 URL = "/beta/trustFramework/keySets"

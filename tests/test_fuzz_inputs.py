@@ -23,12 +23,12 @@ from serve_process import ServeProcess
 from werkzeug.routing import Rule
 
 from mockgraph import Config, create_app
-from mockgraph.contracts import Contracts
-from mockgraph.models import Key, KeySet
-from mockgraph.server import MockGraphServer
+from mockgraph.features.statefile import state_document
+from mockgraph.features.tokens import make_token
+from mockgraph.http.contracts import Contracts
+from mockgraph.resources.keysets.models import Key, KeySet
+from mockgraph.serve.live import MockGraphServer
 from mockgraph.state import mockgraph
-from mockgraph.statefile import state_document
-from mockgraph.tokens import make_token
 
 TOKEN = "Bearer test-token"
 #: Generous bound for "answered at all"; never a speed assertion.

@@ -32,9 +32,9 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 
 from mockgraph import Config, KeySet, create_app
-from mockgraph.contracts import Contracts
-from mockgraph.keys import generate_rsa, secret_key
-from mockgraph.openapi import DOCUMENT_PATH, build_document
+from mockgraph.features.openapi import DOCUMENT_PATH, build_document
+from mockgraph.http.contracts import Contracts
+from mockgraph.resources.keysets.keys import generate_rsa, secret_key
 from mockgraph.state import mockgraph
 
 #: Generated cases per operation (valid and invalid ones together), examples not counted.

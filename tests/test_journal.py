@@ -15,10 +15,11 @@ from flask import Flask, Request, request
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder
 
-from mockgraph import Config, create_app, journal
-from mockgraph.contracts import Contracts
-from mockgraph.journal import Entry, Exchange, Journal, journal_of, parse_query
-from mockgraph.redact import REDACTED
+from mockgraph import Config, create_app
+from mockgraph.features import journal
+from mockgraph.features.journal import Entry, Exchange, Journal, journal_of, parse_query
+from mockgraph.features.redact import REDACTED
+from mockgraph.http.contracts import Contracts
 from mockgraph.state import mockgraph
 
 KEYSETS = "/beta/trustFramework/keySets"

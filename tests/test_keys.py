@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from mockgraph import keys
-from mockgraph.errors import BadRequest
-from mockgraph.models import SECRET_FIELDS, Key
+from mockgraph.http.errors import BadRequest
+from mockgraph.resources.keysets import keys
+from mockgraph.resources.keysets.models import SECRET_FIELDS, Key
 
 NBF = 1508969811
 EXP = 1908969811

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 
-from mockgraph.models import Key
+from mockgraph.resources.keysets.models import Key
 from mockgraph.state import MockGraph
 
 BASE = "/beta/trustFramework/keySets"

@@ -6,8 +6,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from mockgraph.errors import BadRequest
-from mockgraph.odata import (
+from mockgraph.http.errors import BadRequest
+from mockgraph.http.odata import (
     decode_skiptoken,
     encode_skiptoken,
     next_link,

@@ -14,10 +14,11 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mockgraph import Config, create_app, openapi
+from mockgraph import Config, create_app
+from mockgraph.features import openapi
 from mockgraph.config import BASE_PATH
-from mockgraph.contracts import Contracts, compile_contract
-from mockgraph.models import SECRET_FIELDS
+from mockgraph.http.contracts import Contracts, compile_contract
+from mockgraph.resources.keysets.models import SECRET_FIELDS
 from mockgraph.state import MockGraph
 
 DOC_URI = "urn:mockgraph:openapi"

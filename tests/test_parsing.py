@@ -14,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError
 
-from mockgraph import Config, create_app, parsing
-from mockgraph.contracts import Contracts
-from mockgraph.errors import BadRequest
-from mockgraph.models import KEY_FIELDS, Key, KeySet
-from mockgraph.parsing import BODY_SCHEMAS, JsonProblem, load, strict_json
+from mockgraph import Config, create_app
+from mockgraph.http import parsing
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.errors import BadRequest
+from mockgraph.http.parsing import BODY_SCHEMAS, JsonProblem, load, strict_json
+from mockgraph.resources.keysets.models import KEY_FIELDS, Key, KeySet
 from mockgraph.state import mockgraph
 
 URL = "/beta/trustFramework/keySets"

@@ -22,14 +22,15 @@ from serve_process import ServeProcess
 from werkzeug.serving import make_server
 
 import mockgraph
-from mockgraph import Config, create_app, persistence
+from mockgraph import Config, create_app
 from mockgraph.cli import main
-from mockgraph.contracts import Contracts
-from mockgraph.errors import StartupError
-from mockgraph.models import Key, KeySet
-from mockgraph.persistence import Encoder, Persistence, write_atomically
+from mockgraph.features import persistence
+from mockgraph.features.persistence import Encoder, Persistence, write_atomically
+from mockgraph.features.statefile import dump_state, load_state
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.errors import StartupError
+from mockgraph.resources.keysets.models import Key, KeySet
 from mockgraph.state import MockGraph
-from mockgraph.statefile import dump_state, load_state
 
 TOKEN = "Bearer test-token"
 BASE = "/beta/trustFramework/keySets"

@@ -10,9 +10,9 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from mockgraph.contracts import Contracts
-from mockgraph.models import Key, KeySet
-from mockgraph.statefile import dump_state
+from mockgraph.features.statefile import dump_state
+from mockgraph.http.contracts import Contracts
+from mockgraph.resources.keysets.models import Key, KeySet
 
 pytest_plugins = ["pytester"]
 

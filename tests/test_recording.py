@@ -26,9 +26,7 @@ from werkzeug.serving import make_server
 from mockgraph import Config, MockGraphServer, create_app
 from mockgraph import cli as cli_module
 from mockgraph.cli import main
-from mockgraph.contracts import Contracts, compile_contract
-from mockgraph.errors import StartupError
-from mockgraph.recording import (
+from mockgraph.features.recording import (
     Exchange,
     Proxy,
     Recorder,
@@ -37,6 +35,8 @@ from mockgraph.recording import (
     proxy_of,
     recorder_of,
 )
+from mockgraph.http.contracts import Contracts, compile_contract
+from mockgraph.http.errors import StartupError
 from mockgraph.state import mockgraph
 
 AUTH = {"Authorization": "Bearer secret-token-value"}

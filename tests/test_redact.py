@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockgraph.redact import REDACTED, TOO_DEEP, decode_body, redact_body, redact_headers
+from mockgraph.features.redact import REDACTED, TOO_DEEP, decode_body, redact_body, redact_headers
 
 
 def test_secret_members_are_redacted_at_any_depth_and_others_kept() -> None:

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
-from mockgraph import Config, create_app, parsing, rendering
-from mockgraph.contracts import Contracts
-from mockgraph.rendering import GraphResponse, dumps, header_value, json_response, location
+from mockgraph import Config, create_app
+from mockgraph.http import parsing, rendering
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.rendering import GraphResponse, dumps, header_value, json_response, location
 
 URL = "/beta/trustFramework/keySets"
 JSON = "application/json"

@@ -56,10 +56,10 @@ with warnings.catch_warnings():
 from crypto_factory import cert_der_b64, make_certificate, make_pfx_b64  # noqa: E402
 
 from mockgraph import Config  # noqa: E402
-from mockgraph.faults import faults_of, waited_for_retry_after  # noqa: E402
-from mockgraph.journal import Entry  # noqa: E402
-from mockgraph.server import MockGraphServer  # noqa: E402
-from mockgraph.tokens import make_token  # noqa: E402
+from mockgraph.features.faults import faults_of, waited_for_retry_after  # noqa: E402
+from mockgraph.features.journal import Entry  # noqa: E402
+from mockgraph.features.tokens import make_token  # noqa: E402
+from mockgraph.serve.live import MockGraphServer  # noqa: E402
 
 T = TypeVar("T")
 KEYSET_TYPE = "#microsoft.graph.trustFrameworkKeySet"

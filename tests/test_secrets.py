@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import make_server
 
 from mockgraph import Config, create_app
-from mockgraph.contracts import Contracts
+from mockgraph.features.tokens import make_token
+from mockgraph.http.contracts import Contracts
 from mockgraph.state import MockGraph, mockgraph
-from mockgraph.tokens import make_token
 
 BASE = "/beta/trustFramework/keySets"
 

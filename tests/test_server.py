@@ -15,9 +15,9 @@ from flask import Flask
 
 import mockgraph
 from mockgraph import Config, Key, KeySet, MockGraphServer, create_app
-from mockgraph.contracts import Contracts
-from mockgraph.errors import StartupError
-from mockgraph.statefile import InvalidState, dump_state
+from mockgraph.features.statefile import InvalidState, dump_state
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.errors import StartupError
 
 AUTH = {"Authorization": "Bearer secret-token-value"}
 KEYSETS = "/trustFramework/keySets"

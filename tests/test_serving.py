@@ -23,12 +23,13 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from mockgraph import cli, serving
+from mockgraph import cli
 from mockgraph.app import create_app
 from mockgraph.config import Config
-from mockgraph.errors import StartupError
+from mockgraph.http.errors import StartupError
+from mockgraph.serve import production as serving
 
-ROOT = Path(serving.__file__).resolve().parent.parent
+ROOT = Path(serving.__file__).resolve().parents[2]
 URL = re.compile(r"http://(127\.0\.0\.1):(\d+)/beta")
 SERVERS = [*serving.available_servers(), serving.DEV_SERVER]
 
@@ -40,7 +41,7 @@ SLOW_APP = textwrap.dedent(
     from pathlib import Path
     from flask import Flask
     from mockgraph.config import Config
-    from mockgraph.serving import run
+    from mockgraph.serve.production import run
 
     server, release = sys.argv[1], Path(sys.argv[2])
     app = Flask("slow")
@@ -73,7 +74,7 @@ ROUTED_APP = textwrap.dedent(
     from pathlib import Path
     from flask import Flask
     from mockgraph.config import Config
-    from mockgraph.serving import quick_requests, run
+    from mockgraph.serve.production import quick_requests, run
 
     release = Path(sys.argv[1])
     app = Flask("routed")

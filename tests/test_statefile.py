@@ -16,11 +16,8 @@ from click.testing import CliRunner
 
 from mockgraph import Config, Key, KeySet, create_app
 from mockgraph.cli import main
-from mockgraph.contracts import Contracts
-from mockgraph.errors import StartupError
-from mockgraph.redact import REDACTED
-from mockgraph.state import mockgraph
-from mockgraph.statefile import (
+from mockgraph.features.redact import REDACTED
+from mockgraph.features.statefile import (
     InvalidState,
     decode,
     dump_state,
@@ -29,6 +26,9 @@ from mockgraph.statefile import (
     state_document,
     write_state,
 )
+from mockgraph.http.contracts import Contracts
+from mockgraph.http.errors import StartupError
+from mockgraph.state import mockgraph
 
 RSA = Key(kid="r1", kty="RSA", use="sig", n="bm4", e="AQAB", d="ZA", p="cA", q="cQ",
           dp="ZHA", dq="ZHE", qi="cWk", nbf=1, exp=2, x5c=("QUJD",), x5t="dA")  # fmt: skip

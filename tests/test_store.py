@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from mockgraph.errors import BadRequest, Conflict, NotFound
-from mockgraph.models import Key, KeySet
-from mockgraph.store import Store
+from mockgraph.http.errors import BadRequest, Conflict, NotFound
+from mockgraph.resources.keysets.models import Key, KeySet
+from mockgraph.resources.keysets.store import Store
 
 
 def ks(name: str, *keys: Key) -> KeySet:

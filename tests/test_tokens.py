@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from mockgraph.cli import main
-from mockgraph.tokens import (
+from mockgraph.features.tokens import (
     GRAPH_AUDIENCE,
     SIGNING_KEY,
     MalformedToken,

@@ -13,9 +13,9 @@ from crypto_factory import cert_der_b64, make_certificate, make_pfx_b64
 from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
+from mockgraph.build.verify import EXAMPLE_ID, KNOWN_DOC_DEFECTS, Finding, Report, verify
 from mockgraph.cli import main
-from mockgraph.contracts import Contracts
-from mockgraph.verify import EXAMPLE_ID, KNOWN_DOC_DEFECTS, Finding, Report, verify
+from mockgraph.http.contracts import Contracts
 
 AUTH = {"Authorization": "Bearer secret-token-value"}
 KEYSETS = "/beta/trustFramework/keySets"

@@ -19,8 +19,8 @@ from werkzeug.serving import make_server
 
 from mockgraph import Config, MockGraphServer, create_app
 from mockgraph import cli as cli_module
+from mockgraph.build.verify import verify
 from mockgraph.cli import main
-from mockgraph.verify import verify
 
 
 def curl(url: str, body: dict[str, Any]) -> int:
@@ -115,6 +115,6 @@ def test_verify_from_python(tmp_path: Path) -> None:
         json={"id": "signing"},
         headers={"Authorization": "Bearer any-token"},
     )
-    # from mockgraph.verify import verify
+    # from mockgraph.build.verify import verify
     report = verify([tmp_path / "recordings"], replay=True)
     assert report.ok, report.format()

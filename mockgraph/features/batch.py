@@ -27,10 +27,10 @@ from flask import Flask, Response, g, request
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from . import parsing, rendering
-from .config import BASE_PATH
-from .errors import BadRequest, GraphError, error_body
-from .state import MockGraph
+from mockgraph.config import BASE_PATH
+from mockgraph.http import parsing, rendering
+from mockgraph.http.errors import BadRequest, GraphError, error_body
+from mockgraph.state import MockGraph
 
 SERVICE = "batch"
 ENDPOINT = "batch"

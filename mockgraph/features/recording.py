@@ -47,21 +47,27 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
-from . import routes
-from .atomic import write_atomically
-from .config import BASE_PATH, Config
-from .contracts import Contract, Contracts, describe, property_path
-from .errors import BadGateway, GatewayTimeout, GraphError, StartupError, from_http_exception
-from .faults import FAULT_HEADER
-from .models import SECRET_FIELDS
-from .redact import (
+from mockgraph.config import BASE_PATH, Config
+from mockgraph.features.atomic import write_atomically
+from mockgraph.features.faults import FAULT_HEADER
+from mockgraph.features.redact import (
     REDACTED,
     SECRET_MEMBERS,
     decode_body,
     redact_body,
     redact_headers,
 )
-from .state import MockGraph
+from mockgraph.http.contracts import Contract, Contracts, describe, property_path
+from mockgraph.http.errors import (
+    BadGateway,
+    GatewayTimeout,
+    GraphError,
+    StartupError,
+    from_http_exception,
+)
+from mockgraph.resources.keysets import views as routes
+from mockgraph.resources.keysets.models import SECRET_FIELDS
+from mockgraph.state import MockGraph
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
@@ -642,7 +648,7 @@ def create_proxy(
     is recorded for them. Raises ``ValueError`` for a bad ``upstream`` and
     :class:`StartupError` when ``out`` cannot be created."""
     # app.py imports this module (INSTALLERS), so its renderer is imported here, when used.
-    from .app import render_error
+    from mockgraph.app import render_error
 
     target = Upstream.parse(upstream)
     proxy = Proxy(

@@ -1,12 +1,12 @@
 """Key material of policy keys: generated RSA and oct keys, secrets, certificates and PFX files.
 
-Every public function returns a :class:`mockgraph.models.Key` whose members follow RFC 7517/7518
+Every public function returns a :class:`mockgraph.resources.keysets.models.Key` whose members follow RFC 7517/7518
 (JWK): integers are base64url without padding (RFC 7518 section 6.3.1), ``x5c`` entries are
 standard base64 of DER (RFC 7517 section 4.7), ``x5t`` is base64url of the SHA-1 of the DER
 (section 4.8). Private members (``k``, ``d``, ``p``, ``q``, ``dp``, ``dq``, ``qi``) are kept in
 the Key for the store; :meth:`Key.public` leaves them out of every response.
 
-Bad client input raises :class:`mockgraph.errors.BadRequest` (400) with a message that never
+Bad client input raises :class:`mockgraph.http.errors.BadRequest` (400) with a message that never
 contains the uploaded secret, key or password; no ``ValueError``, ``binascii.Error`` or
 ``cryptography`` exception leaves this module for client input. Key parsing is done by the
 ``cryptography`` package; only base64 is decoded here (with the stdlib).
@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.serialization import (
     pkcs12,
 )
 
-from mockgraph.errors import BadRequest
-from mockgraph.models import Key
+from mockgraph.http.errors import BadRequest
+from mockgraph.resources.keysets.models import Key
 
 __all__ = [
     "b64url",

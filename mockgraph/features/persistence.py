@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Request, Response, current_app, g, has_request_context
 
-from .atomic import remove_quietly, write_atomically
-from .errors import InternalError, StartupError
-from .models import KeySet
-from .state import EXTENSION, MockGraph
-from .statefile import TOP, load_state
-from .store import Store
+from mockgraph.features.atomic import remove_quietly, write_atomically
+from mockgraph.features.statefile import TOP, load_state
+from mockgraph.http.errors import InternalError, StartupError
+from mockgraph.resources.keysets.models import KeySet
+from mockgraph.resources.keysets.store import Store
+from mockgraph.state import EXTENSION, MockGraph
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
@@ -163,7 +163,7 @@ class Persistence:
             self.sync(version)
         except OSError as exc:
             log.error("could not write the state file %s: %s", self.path, exc)
-            from .app import render_error  # the one renderer; app imports this module
+            from mockgraph.app import render_error  # the one renderer; app imports this module
 
             failed = render_error(
                 InternalError(

@@ -12,8 +12,8 @@ from urllib.parse import quote
 from flask import Response, has_request_context
 from werkzeug.datastructures import Headers
 
-from .models import Key, KeySet
-from .state import current_g
+from mockgraph.resources.keysets.models import Key, KeySet
+from mockgraph.state import current_g
 
 try:
     import orjson as _orjson

@@ -14,12 +14,12 @@ from typing import Any
 
 from flask import Flask, Request
 
-from . import routes
-from .config import BASE_PATH
-from .contracts import Contract
-from .errors import AccessDenied, Unauthenticated
-from .state import MockGraph
-from .tokens import GRAPH_AUDIENCES, MalformedToken, looks_like_jwt, read_jwt
+from mockgraph.config import BASE_PATH
+from mockgraph.features.tokens import GRAPH_AUDIENCES, MalformedToken, looks_like_jwt, read_jwt
+from mockgraph.http.contracts import Contract
+from mockgraph.http.errors import AccessDenied, Unauthenticated
+from mockgraph.resources.keysets import views as routes
+from mockgraph.state import MockGraph
 
 log = logging.getLogger("mockgraph")
 

@@ -26,13 +26,13 @@ from typing import Any
 
 from flask import Flask
 
-from .atomic import write_atomically
-from .errors import StartupError
-from .models import KEY_FIELDS, Key, KeySet
-from .parsing import ID_PATTERN, JsonProblem, strict_json, with_prefix
-from .redact import REDACTED
-from .state import MockGraph
-from .store import id_key
+from mockgraph.features.atomic import write_atomically
+from mockgraph.features.redact import REDACTED
+from mockgraph.http.errors import StartupError
+from mockgraph.http.parsing import ID_PATTERN, JsonProblem, strict_json, with_prefix
+from mockgraph.resources.keysets.models import KEY_FIELDS, Key, KeySet
+from mockgraph.resources.keysets.store import id_key
+from mockgraph.state import MockGraph
 
 #: ``state.services`` name of the key sets loaded at start (``Config.state``).
 SEED = "seed"
@@ -71,7 +71,7 @@ def seed_of(state: MockGraph) -> list[KeySet]:
 def load_state(path: str | os.PathLike[str]) -> list[KeySet]:
     """The key sets of the state file at ``path``.
 
-    Raises :class:`InvalidState` (a :class:`~mockgraph.errors.StartupError`) naming the file
+    Raises :class:`InvalidState` (a :class:`~mockgraph.http.errors.StartupError`) naming the file
     and the problem: missing, unreadable, not UTF-8, not JSON, or not in the format above.
     """
     where = f"state file {os.fspath(path)!r}"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .models import SECRET_FIELDS
+from mockgraph.resources.keysets.models import SECRET_FIELDS
 
 REDACTED = "<redacted>"
 #: Member names whose values are secret wherever they appear in a body.

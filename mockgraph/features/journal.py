@@ -22,9 +22,9 @@ from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
 
-from .config import CONTROL_PATH
-from .redact import decode_body, redact_body, redact_headers
-from .state import MockGraph
+from mockgraph.config import CONTROL_PATH
+from mockgraph.features.redact import decode_body, redact_body, redact_headers
+from mockgraph.state import MockGraph
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals

@@ -27,10 +27,10 @@ from typing import Any
 from flask import Flask, Response
 from jsonschema import Draft202012Validator
 
-from .config import BASE_PATH, CONTROL_PATH, Config
-from .contracts import Contract, packaged
-from .models import KEYSET_ID_PATTERN, SECRET_FIELDS
-from .state import MockGraph
+from mockgraph.config import BASE_PATH, CONTROL_PATH, Config
+from mockgraph.http.contracts import Contract, packaged
+from mockgraph.resources.keysets.models import KEYSET_ID_PATTERN, SECRET_FIELDS
+from mockgraph.state import MockGraph
 
 SERVICE = "openapi"
 #: Where the document is served.
@@ -264,7 +264,7 @@ def _unrewrite(schema: Any) -> Any:
 
 
 def _error_schema() -> dict[str, Any]:
-    """Graph's error body (``concepts/errors.md``) as ``mockgraph.errors.error_body`` makes it."""
+    """Graph's error body (``concepts/errors.md``) as ``mockgraph.http.errors.error_body`` makes it."""
     return {
         "type": "object",
         "required": ["error"],

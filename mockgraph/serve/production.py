@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from .config import CONTROL_PATH, Config
-from .errors import StartupError
-from .faults import FAULT_HEADER
-from .routes import COLLECTION
+from mockgraph.config import CONTROL_PATH, Config
+from mockgraph.features.faults import FAULT_HEADER
+from mockgraph.http.errors import StartupError
+from mockgraph.resources.keysets.views import COLLECTION
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment

@@ -14,7 +14,7 @@ matches before a final newline. The fast engine's verdict stands there (``"x\\n"
 id); ``tests/test_contracts.py`` pins that the engines agree everywhere else.
 
 Library exception types never leave this module: a bad request becomes
-:class:`mockgraph.errors.BadRequest`, a response problem a list of readable violations.
+:class:`mockgraph.http.errors.BadRequest`, a response problem a list of readable violations.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
-from .errors import BadRequest
+from mockgraph.http.errors import BadRequest
 
 try:
     import jsonschema_rs as _fast_engine
@@ -216,7 +216,7 @@ def packaged(subpackage: str, source_dir: str) -> Traversable:
     try:
         return resources.files(f"mockgraph.{subpackage}")
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / source_dir
+        return Path(__file__).resolve().parents[2] / source_dir
 
 
 def compile_contract(schema: Mapping[str, Any], *, check: bool = True) -> Contract:

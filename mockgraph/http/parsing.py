@@ -1,7 +1,7 @@
 """Request input -> typed values: the JSON body read safely, then marshmallow schemas that
 turn it into :mod:`mockgraph.models` objects and action parameters.
 
-Every problem becomes a :class:`mockgraph.errors.GraphError` (400, 413 or 415); marshmallow's
+Every problem becomes a :class:`mockgraph.http.errors.GraphError` (400, 413 or 415); marshmallow's
 and the JSON decoder's exceptions never leave this module.
 """
 
@@ -24,9 +24,9 @@ from marshmallow import (
     validate,
 )
 
-from .contracts import property_path
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from .models import KEY_FIELDS, KEYSET_ID_PATTERN, Key, KeySet
+from mockgraph.http.contracts import property_path
+from mockgraph.http.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from mockgraph.resources.keysets.models import KEY_FIELDS, KEYSET_ID_PATTERN, Key, KeySet
 
 try:
     import orjson as _orjson

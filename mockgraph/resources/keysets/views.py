@@ -16,14 +16,14 @@ from typing import Any
 from flask import Blueprint, Flask, Request, Response
 from werkzeug.routing import BaseConverter, Map
 
-from . import keys as keymaterial
-from . import odata, parsing, rendering
-from .config import BASE_PATH
-from .contracts import Contract
-from .errors import BadRequest, NotFound
-from .models import Key, KeySet
-from .state import MockGraph, current_request, mockgraph
-from .store import id_key
+from mockgraph.config import BASE_PATH
+from mockgraph.http import odata, parsing, rendering
+from mockgraph.http.contracts import Contract
+from mockgraph.http.errors import BadRequest, NotFound
+from mockgraph.resources.keysets import keys as keymaterial
+from mockgraph.resources.keysets.models import Key, KeySet
+from mockgraph.resources.keysets.store import id_key
+from mockgraph.state import MockGraph, current_request, mockgraph
 
 bp = Blueprint("graph", __name__, url_prefix=BASE_PATH)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .models import KEYSET_ID_PATTERN
+from mockgraph.resources.keysets.models import KEYSET_ID_PATTERN
 
 __all__ = [
     "OPERATIONS",

@@ -31,16 +31,16 @@ from werkzeug.serving import (
     select_address_family,
 )
 
-from .app import create_app
-from .config import Config
-from .control import reset as reset_state
-from .errors import StartupError
-from .journal import Entry, journal_of
-from .models import KeySet
-from .serving import base_url
-from .state import MockGraph, mockgraph
-from .statefile import load_state, parse_state
-from .store import Store
+from mockgraph.app import create_app
+from mockgraph.config import Config
+from mockgraph.features.control import reset as reset_state
+from mockgraph.features.journal import Entry, journal_of
+from mockgraph.features.statefile import load_state, parse_state
+from mockgraph.http.errors import StartupError
+from mockgraph.resources.keysets.models import KeySet
+from mockgraph.resources.keysets.store import Store
+from mockgraph.serve.production import base_url
+from mockgraph.state import MockGraph, mockgraph
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -125,7 +125,7 @@ class MockGraphServer:
     def seed(self, source: SeedSource) -> list[KeySet]:
         """Add key sets (replacing any with the same id) from a state file path, a state
         document or :class:`~mockgraph.KeySet` objects; returns the key sets added. A bad file
-        or document raises :class:`~mockgraph.statefile.InvalidState` and adds nothing."""
+        or document raises :class:`~mockgraph.features.statefile.InvalidState` and adds nothing."""
         return seed_store(self.store, source)
 
     def reconfigure(self, config: Config | None = None, *, app: Flask | None = None) -> None:
@@ -172,7 +172,7 @@ class MockGraphServer:
     def start(self) -> Self:
         """Bind the socket and serve from a daemon thread; returns once requests are answered.
 
-        Raises :class:`~mockgraph.errors.StartupError` (from the ``OSError``) when the address
+        Raises :class:`~mockgraph.http.errors.StartupError` (from the ``OSError``) when the address
         cannot be bound, ``RuntimeError`` when already started.
         """
         if self._server is not None:
@@ -270,7 +270,7 @@ class MockGraphServer:
 
 def keysets_from(source: SeedSource) -> list[KeySet]:
     """The key sets of a seed source (see :data:`SeedSource`); raises
-    :class:`~mockgraph.statefile.InvalidState` for a bad file or document."""
+    :class:`~mockgraph.features.statefile.InvalidState` for a bad file or document."""
     if isinstance(source, str | os.PathLike):
         return load_state(source)
     if isinstance(source, Mapping):

@@ -3,7 +3,7 @@
 
 Every example file, documented (``fixtures/examples/``, shipped as ``mockgraph.examples``, the
 default) or recorded (:mod:`mockgraph.recording`), is checked with
-:func:`mockgraph.recording.check_exchange`: a success against its contract (request body,
+:func:`mockgraph.features.recording.check_exchange`: a success against its contract (request body,
 status, response body), an error for Graph's error body. With ``replay``, each request is sent
 to a fresh mock (in-process, no socket: one app with the default Config, its state reset as
 ``POST /_mockgraph/reset`` does before each session) and its answer compared with the recorded
@@ -60,20 +60,20 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import NameOID
 
-from .app import create_app
-from .config import Config
-from .contracts import Contracts, packaged
-from .control import reset
-from .models import KEY_FIELDS, SECRET_FIELDS, Key, KeySet
-from .recording import (
+from mockgraph.app import create_app
+from mockgraph.config import Config
+from mockgraph.http.contracts import Contracts, packaged
+from mockgraph.features.control import reset
+from mockgraph.resources.keysets.models import KEY_FIELDS, SECRET_FIELDS, Key, KeySet
+from mockgraph.features.recording import (
     DROPPED_HEADERS,
     VOLATILE_HEADERS,
     check_exchange,
     normalise_body,
     without_origin,
 )
-from .redact import MAX_DEPTH, REDACTED, decode_body, nested_deeper_than, redact_body
-from .state import mockgraph
+from mockgraph.features.redact import MAX_DEPTH, REDACTED, decode_body, nested_deeper_than, redact_body
+from mockgraph.state import mockgraph
 
 #: The key set that stands for a path placeholder (``{id}``) of a documented example.
 EXAMPLE_ID = "B2C_1A_example"

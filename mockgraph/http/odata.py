@@ -4,7 +4,7 @@
 
 Per ``concepts/query-parameters.md``, on the beta endpoint the ``$`` prefix is optional; option
 names are matched case-insensitively. Unknown or malformed system options raise
-:class:`mockgraph.errors.BadRequest`, as Graph answers them.
+:class:`mockgraph.http.errors.BadRequest`, as Graph answers them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from .errors import BadRequest
+from mockgraph.http.errors import BadRequest
 
 SUPPORTED = ("top", "skip", "skiptoken", "select", "orderby", "filter", "count")
 #: Options Graph knows but this resource does not support.

@@ -29,14 +29,14 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 
-from . import parsing
-from .config import CONTROL_PATH
-from .errors import AccessDenied, BadRequest
-from .journal import Entry, journal_of
-from .redact import redact_body
-from .rendering import dumps
-from .state import MockGraph, mockgraph
-from .statefile import InvalidState, parse_state, seed_of, state_document
+from mockgraph.config import CONTROL_PATH
+from mockgraph.features.journal import Entry, journal_of
+from mockgraph.features.redact import redact_body
+from mockgraph.features.statefile import InvalidState, parse_state, seed_of, state_document
+from mockgraph.http import parsing
+from mockgraph.http.errors import AccessDenied, BadRequest
+from mockgraph.http.rendering import dumps
+from mockgraph.state import MockGraph, mockgraph
 
 SERVICE = "control"
 JSON = "application/json"

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from flask import Flask, Request, Response
 
-from .errors import AccessDenied, StartupError
-from .rendering import header_value
-from .state import MockGraph
+from mockgraph.http.errors import AccessDenied, StartupError
+from mockgraph.http.rendering import header_value
+from mockgraph.state import MockGraph
 
 SERVICE = "cors"
 

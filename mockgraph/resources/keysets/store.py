@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .errors import Conflict, NotFound
-from .models import KeySet
+from mockgraph.http.errors import Conflict, NotFound
+from mockgraph.resources.keysets.models import KeySet
 
 Listener = Callable[["Store"], None]
 

@@ -33,10 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request
 
-from . import routes
-from .errors import BadRequest, GraphError, ServiceUnavailable, StartupError, TooManyRequests
-from .journal import Entry
-from .state import MockGraph
+from mockgraph.features.journal import Entry
+from mockgraph.http.errors import (
+    BadRequest,
+    GraphError,
+    ServiceUnavailable,
+    StartupError,
+    TooManyRequests,
+)
+from mockgraph.resources.keysets import views as routes
+from mockgraph.state import MockGraph
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
