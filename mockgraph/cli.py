@@ -13,11 +13,12 @@ from mockgraph.app import create_app
 from mockgraph.build import docs as docpages
 from mockgraph.build import verify as verification
 from mockgraph.config import Config
-from mockgraph.features import recording
+from mockgraph.features import proxy
 from mockgraph.features.tokens import GRAPH_AUDIENCE, make_token
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import StartupError
-from mockgraph.serve.production import PRODUCTION_SERVERS, is_loopback, quick_requests, run
+from mockgraph.http.intake import is_loopback
+from mockgraph.serve.production import PRODUCTION_SERVERS, quick_requests, run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,7 +105,7 @@ def serve(
             fg="red",
             err=True,
         )
-    config = Config.from_env().replace(host=host, port=port)
+    config = Config.from_env().replace(host=host, port=port, allow_remote=allow_remote)
     changes: dict[str, Any] = {}
     if state is not None:
         changes["state"] = state
@@ -129,7 +130,7 @@ def serve(
         raise click.ClickException(str(exc)) from None
     try:
         status = run(
-            app, config, dev=dev, threads=threads, server=server, inline=quick_requests(config)
+            app, config, dev=dev, threads=threads, server=server, inline=quick_requests(app)
         )
     except StartupError as exc:  # e.g. the port is in use
         raise click.ClickException(str(exc)) from None
@@ -241,6 +242,11 @@ def verify(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder of contracts to check against (default: the ones installed with mockgraph).",
 )
+@click.option(
+    "--allow-upstream",
+    multiple=True,
+    help="A host to forward to besides Microsoft Graph's own (tokens go there); repeat it.",
+)
 def record(
     upstream: str,
     out: Path,
@@ -250,6 +256,7 @@ def record(
     threads: int,
     timeout: float,
     contracts_dir: Path | None,
+    allow_upstream: tuple[str, ...],
 ) -> None:
     """A recording proxy at http://HOST:PORT/beta: forwards every request to UPSTREAM, returns
     its answer unchanged, checks both directions against the contracts and writes each
@@ -260,14 +267,18 @@ def record(
             f"refusing to bind {host}: it is not a loopback address (pass --allow-remote)"
         )
     try:
-        app = recording.create_proxy(
-            upstream, out, contracts=_load_contracts(contracts_dir), timeout=timeout
+        app = proxy.create_proxy(
+            upstream,
+            out,
+            contracts=_load_contracts(contracts_dir),
+            timeout=timeout,
+            allowed_hosts=allow_upstream,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--upstream") from None
     except StartupError as exc:
         raise click.ClickException(str(exc)) from None
-    target = recording.proxy_of(app).upstream.url
+    target = proxy.proxy_of(app).upstream.url
     click.echo(f"recording {target} into {out}", err=True)
     try:
         status = run(app, Config(host=host, port=port), threads=threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,11 @@ class Config:
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Serve a non-loopback ``host`` and answer any ``Host`` header (``--allow-remote``).
+    allow_remote: bool = False
+    #: Host names answered besides loopback names and ``host`` (a name of this machine in
+    #: /etc/hosts, say); other ``Host`` headers are refused, against DNS rebinding.
+    allowed_hosts: tuple[str, ...] = ()
     #: Largest request body accepted; larger ones get 413.
     max_body_bytes: int = 1024 * 1024
     #: Check request bodies against the contracts (off only for benchmarks).
@@ -36,6 +41,9 @@ class Config:
     check_permissions: bool = True
     #: Reject opaque (non-JWT) bearer tokens with 401.
     require_jwt: bool = False
+    #: Check a JWT's RS256 signature against the mock's own authority key, its audience and
+    #: lifetime; opaque tokens are then refused.
+    verify_tokens: bool = False
     #: Page size of the list when ``$top`` is absent, and the largest ``$top`` accepted.
     default_page_size: int = 100
     max_page_size: int = 999
@@ -55,8 +63,6 @@ class Config:
     state: Path | None = None
     #: JSON file kept current after every write (``--state-file``).
     state_file: Path | None = None
-    #: Extra settings for extensions, read with ``config.extra.get(...)``.
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied; unknown names raise ``TypeError``."""
@@ -69,7 +75,7 @@ class Config:
         changes: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"MOCKGRAPH_{f.name.upper()}")
-            if raw is None or f.name == "extra":
+            if raw is None:
                 continue
             changes[f.name] = _coerce(f.name, str(f.type), raw)
         return cls(**changes)

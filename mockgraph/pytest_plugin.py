@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
     from mockgraph.config import Config
     from mockgraph.http.contracts import Contracts
-    from mockgraph.resources.keysets.store import Store
     from mockgraph.serve.live import MockGraphServer
+    from mockgraph.state import MockGraph
 
 #: The marker that preloads key sets.
 MARKER = "mockgraph_state"
@@ -115,13 +115,12 @@ def mockgraph_app(
 ) -> Flask:
     """The app of ``mockgraph_config``, reset: an empty store (plus any ``mockgraph_state``
     key sets), an empty journal, the configured clock."""
-    from mockgraph.features.control import reset
     from mockgraph.state import mockgraph
 
     app = mockgraph_app_cache.get(mockgraph_config, "app")
     state = mockgraph(app)
-    reset(state)
-    _seed_marked(request, state.store)
+    state.reset()
+    _seed_marked(request, state)
     return app
 
 
@@ -163,7 +162,7 @@ def mockgraph_server(
     if server.app is not app:
         server.reconfigure(app=app)
     server.reset()
-    _seed_marked(request, server.store)
+    _seed_marked(request, server.state)
     yield server
     _check_or_restart(server)
 
@@ -182,11 +181,11 @@ def _check_or_restart(server: MockGraphServer) -> None:
         raise
 
 
-def _seed_marked(request: pytest.FixtureRequest, store: Store) -> None:
+def _seed_marked(request: pytest.FixtureRequest, state: MockGraph) -> None:
     """Load the sources of every ``mockgraph_state`` mark, farthest first (so the nearest
     wins); a bad one fails the test with the state file's message."""
     from mockgraph.http.errors import StartupError
-    from mockgraph.serve.live import seed_store
+    from mockgraph.serve.live import seed_state
 
     marks = list(request.node.iter_markers(MARKER))
     for mark in reversed(marks):
@@ -200,6 +199,6 @@ def _seed_marked(request: pytest.FixtureRequest, store: Store) -> None:
                 if not target.is_absolute():
                     target = request.path.parent / target
             try:
-                seed_store(store, target)
+                seed_state(state, target)
             except StartupError as exc:
                 pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)

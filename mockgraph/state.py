@@ -1,62 +1,120 @@
-"""What one app instance holds: its config, compiled contracts, store and request hooks, hung
-off the Flask app as ``app.extensions["mockgraph"]`` (never a module global, so apps never
-share state)."""
+"""What one app holds, built once by ``create_app`` and hung off it as
+``app.extensions["mockgraph"]`` (never a module global, so apps never share state): its config,
+contracts, clock and stores, and the parts that keep state of their own (journal, fault
+counters, durable state, recorder)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from pathlib import Path
+from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask
 
 from mockgraph.config import Config
+from mockgraph.features.auth import ClaimsMemo, Permissions, permission_table
+from mockgraph.features.cors import OriginPolicy
+from mockgraph.features.faults import Faults
+from mockgraph.features.journal import Journal
+from mockgraph.features.persistence import Persistence
+from mockgraph.features.recording import Recorder
+from mockgraph.features.statefile import Items, document, load_file
 from mockgraph.http.contracts import Contracts
-from mockgraph.resources.keysets.store import Store
-
-if TYPE_CHECKING:
-    from flask import Request, Response
-    from flask.ctx import _AppCtxGlobals
-    from werkzeug.local import LocalProxy
+from mockgraph.http.intake import HostPolicy
+from mockgraph.http.routing import Operation, Resource
+from mockgraph.resources import RESOURCES
+from mockgraph.resources.store import Clock, Store
 
 EXTENSION = "mockgraph"
-
-#: A step run before the view of every request, given the request and ``g`` themselves (not
-#: Flask's proxies, whose every attribute read is a context lookup). A response it returns is
-#: the answer; an exception it raises is rendered as any other.
-BeforeHook = Callable[["Request", "_AppCtxGlobals"], "Response | None"]
-#: A step run after the view (or the error renderer), as Flask's ``after_request`` functions.
-AfterHook = Callable[["Request", "_AppCtxGlobals", "Response"], "Response"]
 
 
 @dataclass
 class MockGraph:
-    """The per-app bundle. ``store`` is the only thing in it that changes after start-up;
-    ``services`` holds the optional parts (journal, faults, recorder) by name.
-
-    ``before`` and ``after`` are the request hooks, filled once by ``create_app`` and the
-    installers: the ``before`` steps run in the order added, the ``after`` steps in the reverse
-    order (as Flask runs ``after_request`` functions), all within ONE Flask hook each."""
+    """The per-app bundle. The stores are the only state a client changes; ``seed`` is what
+    they hold at start and after a reset."""
 
     config: Config
     contracts: Contracts
-    store: Store
-    services: dict[str, Any] = field(default_factory=dict)
-    before: list[BeforeHook] = field(default_factory=list)
-    after: list[AfterHook] = field(default_factory=list)
+    resources: tuple[Resource, ...]
+    clock: Clock
+    stores: dict[str, Store[Any]]
+    operations: dict[str, Operation]
+    permissions: dict[str, Permissions]
+    claims: ClaimsMemo
+    hosts: HostPolicy
+    cors: OriginPolicy
+    journal: Journal
+    faults: Faults
+    seed: Items = field(default_factory=dict)
+    persistence: Persistence | None = None
+    recorder: Recorder | None = None
+
+    @classmethod
+    def build(
+        cls, config: Config, contracts: Contracts, resources: tuple[Resource, ...] = RESOURCES
+    ) -> MockGraph:
+        """Everything an app of ``config`` holds. Raises :class:`StartupError` for a bad state
+        file, fault rule, CORS origin or recording folder."""
+        lock = threading.RLock()  # one lock for every store: a state file is one snapshot
+        operations = {op.id: op for r in resources for op in r.operations}
+        names = None if config.allow_remote else (config.host, *config.allowed_hosts)
+        mock = cls(
+            config=config,
+            contracts=contracts,
+            resources=resources,
+            clock=Clock(config.clock),
+            stores={r.name: r.new_store(lock) for r in resources},
+            operations=operations,
+            permissions=permission_table(operations.values(), contracts),
+            claims=ClaimsMemo(),
+            hosts=HostPolicy(names),
+            cors=OriginPolicy.from_config(config.cors_origins),
+            journal=Journal(config.journal_size, config.journal_bytes),
+            faults=Faults.from_config(config.faults, operations),
+        )
+        if config.state is not None:
+            mock.seed = load_file(config.state, resources)
+        if config.state_file is not None:
+            mock.persistence = Persistence(Path(config.state_file), resources, mock.stores)
+            mock.persistence.start(mock.seed)
+        else:
+            mock.load(mock.seed)
+        if config.record_dir is not None:
+            mock.recorder = Recorder(Path(config.record_dir))
+        return mock
+
+    @property
+    def all_secrets(self) -> frozenset[str]:
+        """Every body member an operation declares secret: redacted where the operation is
+        not known (a ``$batch`` envelope, an unknown path)."""
+        return frozenset(s for op in self.operations.values() for s in op.secrets)
+
+    def load(self, items: Items) -> None:
+        """Replace every store's items with ``items`` (by resource name; absent: none)."""
+        with next(iter(self.stores.values())).lock:
+            for name, store in self.stores.items():
+                store.load(items.get(name, ()))
+
+    def reset(self) -> None:
+        """The stores back to how the app started (``Config.state``), the clock as configured,
+        the journal cleared and the fault counters from zero; rules and settings stay."""
+        self.load(self.seed)
+        self.clock.reset()
+        self.journal.clear()
+        self.faults.reset()
+
+    def state_document(self) -> dict[str, Any]:
+        """Every store's items as a state document, secrets included."""
+        return document({name: list(store) for name, store in self.stores.items()}, self.resources)
+
+    def close(self) -> None:
+        """Give back what the app holds outside the process (the state file's lock)."""
+        if self.persistence is not None:
+            self.persistence.close()
 
 
-# The real objects behind Flask's proxies, for code that runs on every request: each attribute
-# read through a proxy is a context lookup (~2 us; the object itself, ~0.2 us).
-#: The request being handled (``flask.request`` itself, not its proxy).
-current_request = cast("LocalProxy[Request]", request)._get_current_object
-#: The ``g`` of the request being handled.
-current_g = cast("LocalProxy[_AppCtxGlobals]", g)._get_current_object
-_current_app = cast("LocalProxy[Flask]", current_app)._get_current_object
-
-
-def mockgraph(app: Flask | None = None) -> MockGraph:
-    """The bundle of ``app`` (default: the app handling the current request)."""
-    target = app if app is not None else _current_app()
-    bundle: MockGraph = target.extensions[EXTENSION]
+def mockgraph(app: Flask) -> MockGraph:
+    """The bundle of an app made by :func:`mockgraph.create_app`."""
+    bundle: MockGraph = app.extensions[EXTENSION]
     return bundle

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from mockgraph import cli
 from mockgraph.cli import main
-from mockgraph.features.journal import journal_of
+
 from mockgraph.state import mockgraph
 
 PAGES = Path(__file__).parent / "docpages" / "site"
@@ -123,7 +123,7 @@ def test_serve_bounds_the_journal_by_the_count_and_bytes_it_is_given(
     served: list[Any] = []
 
     def fake_run(app: Any, config: Any, **_: Any) -> int:
-        served.append(journal_of(mockgraph(app)))
+        served.append(mockgraph(app).journal)
         return 0
 
     monkeypatch.setattr(cli, "run", fake_run)

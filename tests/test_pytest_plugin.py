@@ -60,7 +60,7 @@ def test_client_first(mockgraph_client):
 def test_client_again_same_id(mockgraph_client, mockgraph_app):
     assert mockgraph_client.post("/beta" + KEYSETS, json={"id": "same"}).status_code == 201
     from mockgraph.state import mockgraph
-    assert [k.id for k in mockgraph(mockgraph_app).store] == ["B2C_1A_same"]
+    assert [k.id for k in mockgraph(mockgraph_app).stores["keySets"]] == ["B2C_1A_same"]
 
 def test_server_first(mockgraph_server):
     urls.append(mockgraph_server.url)
@@ -146,7 +146,7 @@ def test_module_mark_seeds_the_server(mockgraph_server):
 def test_nearest_mark_wins(mockgraph_app, mockgraph_server):
     from mockgraph.state import mockgraph
     expected = {"B2C_1A_base": ["test"], "B2C_1A_only_base": [], "B2C_1A_inline": []}
-    assert ids(mockgraph(mockgraph_app).store) == expected
+    assert ids(mockgraph(mockgraph_app).stores["keySets"]) == expected
     assert ids(mockgraph_server.store) == expected
 
 def test_seed_is_gone_after_the_test(mockgraph_server):

@@ -63,7 +63,6 @@ from cryptography.x509.oid import NameOID
 from mockgraph.app import create_app
 from mockgraph.config import Config
 from mockgraph.http.contracts import Contracts, packaged
-from mockgraph.features.control import reset
 from mockgraph.resources.keysets.models import KEY_FIELDS, SECRET_FIELDS, Key, KeySet
 from mockgraph.features.recording import (
     DROPPED_HEADERS,
@@ -72,7 +71,8 @@ from mockgraph.features.recording import (
     normalise_body,
     without_origin,
 )
-from mockgraph.features.redact import MAX_DEPTH, REDACTED, decode_body, nested_deeper_than, redact_body
+from mockgraph.features.redact import REDACTED, redact_body
+from mockgraph.http.codec import MAX_DEPTH, JsonProblem, decode, depth
 from mockgraph.state import mockgraph
 
 #: The key set that stands for a path placeholder (``{id}``) of a documented example.
@@ -278,7 +278,7 @@ def load_examples(paths: Sequence[Path] = ()) -> tuple[list[Example], list[Findi
 
 
 def _shape_problem(data: Any) -> str | None:
-    if nested_deeper_than(data, MAX_DEPTH + 4):
+    if depth(data) > MAX_DEPTH + 4:
         return "nested too deeply"
     if not isinstance(data, dict):
         return "not a JSON object"
@@ -362,9 +362,9 @@ class _Mock:
     def fresh(self, seed: Sequence[KeySet] = (), clock: float | None = None) -> None:
         """Everything reset, then ``seed`` stored and the clock frozen at ``clock``."""
         state = mockgraph(self.app)
-        reset(state)
-        state.store.load(seed)
-        state.store.set_clock(clock)
+        state.reset()
+        state.load({"keySets": list(seed)})
+        state.clock.set(clock)
 
     def send(
         self,
@@ -387,7 +387,10 @@ class _Mock:
         response = self.client.open(
             path, method=method, query_string=urlencode(pairs), headers=headers, data=data
         )
-        answer, _ = decode_body(response.get_data())
+        try:
+            answer = decode(response.get_data()) if response.get_data() else None
+        except JsonProblem:
+            answer = response.get_data(as_text=True)
         return response.status_code, dict(response.headers.items()), answer
 
 
@@ -557,7 +560,10 @@ def _pfx(nbf: int | None, exp: int | None, password: str | None) -> bytes:
 
 def _key(data: Mapping[str, Any]) -> Key:
     """A key to seed, from a documented answer's members (unknown ones left out)."""
-    return Key.from_state({k: v for k, v in data.items() if k in KEY_FIELDS})
+    values = {k: v for k, v in data.items() if k in KEY_FIELDS}
+    if isinstance(values.get("x5c"), list):
+        values["x5c"] = tuple(values["x5c"])
+    return Key(**values)
 
 
 def _keyset(data: Mapping[str, Any], default_id: str, *, force_id: bool = False) -> KeySet:

@@ -1,6 +1,6 @@
 """JSON batching: ``POST /beta/$batch`` reads Graph's batch body, runs each request through the
 same app (routes, validation, permissions, faults, journal) and answers every one's status,
-headers and body (issue 5, part 4).
+headers and body.
 
 The whole batch is refused with 400 when it is malformed: not an object, no ``requests`` list,
 none or more than :data:`MAX_REQUESTS` of them, an item that is not an object or has an unknown
@@ -16,40 +16,29 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
-import json
-import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from mockgraph.config import BASE_PATH
-from mockgraph.http import parsing, rendering
-from mockgraph.http.errors import BadRequest, GraphError, error_body
-from mockgraph.state import MockGraph
+from mockgraph.http.codec import JsonProblem, decode, encode
+from mockgraph.http.errors import BadRequest, FailedDependency, render_error
+from mockgraph.http.facts import BATCH_FACTS, Facts, facts
+from mockgraph.http.parsing import is_json, read_json
+from mockgraph.http.rendering import json_response
 
-SERVICE = "batch"
-ENDPOINT = "batch"
 PATH = BASE_PATH + "/$batch"
 #: Graph's limit (the JSON batching page: "up to 20").
 MAX_REQUESTS = 20
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 ITEM_MEMBERS = frozenset({"id", "method", "url", "headers", "body", "dependsOn"})
-#: Set in the environ of every request run from a batch (value: the batch's request-id).
-ENVIRON_KEY = "mockgraph.batch"
 #: Headers of a sub-request's answer that belong to the outer HTTP answer, not to the item.
 _OUTER_ONLY = frozenset({"content-length", "vary", "transfer-encoding", "connection"})
-
-
-class FailedDependency(GraphError):
-    """A batch item not run because an item of its ``dependsOn`` did not succeed."""
-
-    status = 424
-    code = "failedDependency"
 
 
 @dataclass(frozen=True)
@@ -185,11 +174,9 @@ def _body(raw: Any, headers: tuple[tuple[str, str], ...], where: str) -> bytes |
     if content_type is None:
         # The JSON batching page: a request with a body must say its Content-Type.
         raise BadRequest(f"{where} has a body but no 'Content-Type' header.")
+    if is_json(content_type) or not isinstance(raw, str):
+        return encode(raw)
     mimetype = content_type.split(";", 1)[0].strip().lower()
-    if mimetype == "application/json" or mimetype.endswith("+json"):
-        return rendering.dumps(raw)
-    if not isinstance(raw, str):
-        return rendering.dumps(raw)
     # Other content types travel base64-encoded (as Graph answers binary bodies).
     try:
         return base64.b64decode(raw, validate=True)
@@ -222,36 +209,37 @@ def execution_order(items: list[BatchItem]) -> list[BatchItem]:
     return ordered
 
 
-def run_batch(
-    app: Flask,
-    items: list[BatchItem],
-    *,
-    root_url: str,
-    authorization: str | None,
-    environ_base: Mapping[str, Any],
-) -> list[dict[str, Any]]:
+def run_batch(app: Flask, items: list[BatchItem], outer: Facts) -> list[dict[str, Any]]:
     """Run ``items`` through ``app``, each after its dependencies; their answers in the order
     of ``items`` (Graph may answer in any order; the mock keeps the request's).
 
     Every item carries the batch's ``Authorization`` header and no other: one token per batch,
-    as on Graph, so an item's own is dropped by :func:`parse_batch`."""
+    as on Graph (an item's own is dropped by :func:`parse_batch`). Its request's environ holds
+    the batch's facts (:data:`~mockgraph.features.faults.BATCH_FACTS`)."""
     answers: dict[str, dict[str, Any]] = {}
     for item in execution_order(items):
         failed = [d for d in item.depends_on if not 200 <= answers[d]["status"] < 300]
         if failed:
-            answers[item.id] = _failed_dependency(item, failed[0])
+            error = FailedDependency(
+                f"Request '{item.id}' was not run: request '{failed[0]}', which it depends on, "
+                "failed."
+            )
+            response = render_error(error)
+            answers[item.id] = _answer(
+                item.id, response.status_code, response.headers, response.get_data()
+            )
             continue
         headers = Headers(list(item.headers))
-        if authorization is not None:
-            headers["Authorization"] = authorization
+        if "Authorization" in request.headers:
+            headers["Authorization"] = request.headers["Authorization"]
         builder = EnvironBuilder(
             path=BASE_PATH + item.path,
-            base_url=root_url,
+            base_url=request.root_url,
             query_string=item.query,
             method=item.method,
             headers=headers,
             data=item.body,
-            environ_base=dict(environ_base),
+            environ_base={"REMOTE_ADDR": request.remote_addr or "127.0.0.1", BATCH_FACTS: outer},
         )
         try:
             environ = builder.get_environ()
@@ -280,10 +268,11 @@ def _answer(item_id: str, status: int, headers: Headers, data: bytes) -> dict[st
         "headers": {k: v for k, v in headers.items() if not _outer_only(k)},
     }
     if data:
-        mimetype = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        if mimetype == "application/json" or mimetype.endswith("+json"):
-            answer["body"] = json.loads(data)
-        else:
+        try:
+            answer["body"] = decode(data) if is_json(headers.get("Content-Type")) else None
+        except JsonProblem:
+            answer["body"] = None
+        if answer["body"] is None:
             answer["body"] = base64.b64encode(data).decode("ascii")
     return answer
 
@@ -293,46 +282,15 @@ def _outer_only(name: str) -> bool:
     return lowered in _OUTER_ONLY or lowered.startswith("access-control-")
 
 
-def _failed_dependency(item: BatchItem, dependency: str) -> dict[str, Any]:
-    request_id = str(uuid.uuid4())
-    client_request_id = next(
-        (v for k, v in item.headers if k.lower() == "client-request-id"), request_id
-    )
-    error = FailedDependency(
-        f"Request '{item.id}' was not run: request '{dependency}', which it depends on, failed."
-    )
-    return {
-        "id": item.id,
-        "status": error.status,
-        "headers": {"Content-Type": "application/json"},
-        "body": error_body(error, request_id=request_id, client_request_id=client_request_id),
-    }
+def batch(app: Flask) -> Response:
+    """``POST /beta/$batch``: the view."""
+    if BATCH_FACTS in request.environ:
+        raise BadRequest("Batches cannot be nested.")
+    document = read_json(request, app.extensions["mockgraph"].config.max_body_bytes)
+    items = parse_batch(document, host=request.host)
+    return json_response({"responses": run_batch(app, items, facts())})
 
 
-def install(app: Flask, state: MockGraph) -> None:
+def register(app: Flask) -> None:
     """Serve ``POST /beta/$batch`` on ``app``."""
-
-    def batch() -> Response:
-        if ENVIRON_KEY in request.environ:
-            raise BadRequest("Batches cannot be nested.")
-        document = parsing.read_json(
-            request.get_data(cache=True),
-            request.content_type,
-            request.content_length,
-            state.config.max_body_bytes,
-        )
-        items = parse_batch(document, host=request.host)
-        answers = run_batch(
-            app,
-            items,
-            root_url=request.root_url,
-            authorization=request.headers.get("Authorization"),
-            environ_base={
-                "REMOTE_ADDR": request.remote_addr or "127.0.0.1",
-                ENVIRON_KEY: g.get("request_id", ""),
-            },
-        )
-        return rendering.json_response({"responses": answers})
-
-    app.add_url_rule(PATH, endpoint=ENDPOINT, view_func=batch, methods=["POST"])
-    state.services[SERVICE] = PATH
+    app.add_url_rule(PATH, endpoint="batch", view_func=partial(batch, app), methods=["POST"])

@@ -1,22 +1,24 @@
 """The control API under ``/_mockgraph/`` (never under ``/beta``, no bearer token): reset, the
-request journal, the stored key sets as a state document, a health check and a settable clock,
+request journal, the stored items as a state document, a health check and a settable clock,
 for clients outside Python (frontend dev servers, other languages).
 
 =========================  =====================================================================
-``POST /reset``            the store as at start, the journal cleared, the clock as configured
+``POST /reset``            the stores as at start, the journal cleared, the clock as configured
 ``GET /requests``          the journal (redacted), oldest first: ``{"requests": [...]}``;
                            ``?operation=``, ``?method=``, ``?limit=N`` (the newest N)
 ``DELETE /requests``       clear the journal
-``GET /state``             the key sets as a state document, secrets redacted;
+``GET /state``             the items as a state document, secrets redacted;
                            ``?secrets=true`` (loopback clients only) for a file that reloads
-``POST /state``            replace every key set with a state document (checked whole first)
+``POST /state``            replace every item with a state document (checked whole first)
 ``GET /health``            ``{"status": "ok", "keySets": N}``
 ``GET /clock``             ``{"now": <seconds>, "iso": "...Z"}``
 ``POST /clock``            ``{"now": <seconds or ISO 8601>}`` freezes the clock; ``null`` frees it
 =========================  =====================================================================
 
-Writes answer 204 except ``POST /clock``, which answers the new clock as ``GET`` does. Every
-problem is a Graph-shaped error from the app's one renderer, and changes nothing.
+It answers programs, never web pages: a request carrying an ``Origin`` other than the server's
+own is refused (403), whatever its method or content type, and no answer grants CORS; the
+``Host`` check on arrival keeps DNS-rebinding pages out. Every problem is a Graph-shaped error
+from the one renderer, and changes nothing.
 """
 
 from __future__ import annotations
@@ -25,54 +27,41 @@ import ipaddress
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 
 from mockgraph.config import CONTROL_PATH
-from mockgraph.features.journal import Entry, journal_of
+from mockgraph.features.journal import Entry
 from mockgraph.features.redact import redact_body
-from mockgraph.features.statefile import InvalidState, parse_state, seed_of, state_document
-from mockgraph.http import parsing
+from mockgraph.features.statefile import InvalidState, parse_document
 from mockgraph.http.errors import AccessDenied, BadRequest
-from mockgraph.http.rendering import dumps
-from mockgraph.state import MockGraph, mockgraph
+from mockgraph.http.parsing import read_object
+from mockgraph.http.rendering import no_content, plain_json
 
-SERVICE = "control"
-JSON = "application/json"
+if TYPE_CHECKING:
+    from mockgraph.state import MockGraph
+
 #: The range of clock values a ``datetime`` can show (years 1 to 9999).
 _CLOCK_RANGE = (-62135596800.0, 253402300799.0)
 _CLOCK_TYPE = "The property 'now' must be a number of seconds, an ISO 8601 string or null."
-_TRUE = {"1", "true", "yes"}
-_FALSE = {"0", "false", "no"}
 
 bp = Blueprint("control", __name__, url_prefix=CONTROL_PATH)
 
 
-def reset(state: MockGraph) -> None:
-    """What ``POST /reset`` and ``MockGraphServer.reset()`` do: the store back to how the app
-    started (empty, or the key sets of ``Config.state``) and its clock back to ``Config.clock``,
-    the journal cleared, and every service with a ``reset()`` method (e.g. the fault counters)
-    reset. Rules and settings from the Config stay."""
-    state.store.reset()
-    seed = seed_of(state)
-    if seed:
-        state.store.load(seed)
-    journal = state.services.get("journal")
-    if journal is not None:
-        journal.clear()
-    for service in state.services.values():
-        method = getattr(service, "reset", None)
-        if callable(method):
-            method()
+def guard() -> None:
+    """The request step: a request to the control API that a web page sent (an ``Origin``
+    that is not this server's own) is refused before anything runs."""
+    if not request.path.startswith(CONTROL_PATH + "/"):
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise AccessDenied("The control API does not answer web pages of other origins.")
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(dumps(body), status=status, content_type=JSON)
-
-
-def _no_content() -> Response:
-    return Response(status=204)
+def _mock() -> MockGraph:
+    mock: MockGraph = current_app.extensions["mockgraph"]
+    return mock
 
 
 def _only(allowed: Iterable[str]) -> None:
@@ -83,28 +72,17 @@ def _only(allowed: Iterable[str]) -> None:
 
 def _flag(name: str) -> bool:
     raw = request.args.get(name, "false").strip().lower()
-    if raw in _TRUE:
+    if raw in {"1", "true", "yes"}:
         return True
-    if raw in _FALSE:
+    if raw in {"0", "false", "no"}:
         return False
     raise BadRequest(f"The query parameter '{name}' must be true or false.")
 
 
-def _body() -> dict[str, Any]:
-    return parsing.require_object(
-        parsing.read_json(
-            request.get_data(cache=True),
-            request.content_type,
-            request.content_length,
-            mockgraph().config.max_body_bytes,
-        )
-    )
-
-
 @bp.post("/reset")
 def reset_view() -> Response:
-    reset(mockgraph())
-    return _no_content()
+    _mock().reset()
+    return no_content()
 
 
 def select_entries(
@@ -122,34 +100,31 @@ def select_entries(
         if (operation is None or e.operation == operation)
         and (method is None or e.method == method.upper())
     ]
-    if limit is not None:
-        chosen = chosen[len(chosen) - limit :] if limit else []
-    return chosen
+    if limit is None:
+        return chosen
+    return chosen[-limit:] if limit else []
 
 
 @bp.get("/requests")
 def list_requests() -> Response:
     _only(("operation", "method", "limit"))
     raw_limit = request.args.get("limit")
-    limit: int | None = None
-    if raw_limit is not None:
-        if not raw_limit.isdigit() or len(raw_limit) > 9:
-            raise BadRequest("The query parameter 'limit' must be a whole number, 0 or more.")
-        limit = int(raw_limit)
+    if raw_limit is not None and (not raw_limit.isdigit() or len(raw_limit) > 9):
+        raise BadRequest("The query parameter 'limit' must be a whole number, 0 or more.")
     entries = select_entries(
-        journal_of(mockgraph()).entries(),
+        _mock().journal.entries(),
         operation=request.args.get("operation"),
         method=request.args.get("method"),
-        limit=limit,
+        limit=int(raw_limit) if raw_limit is not None else None,
     )
-    return _json({"requests": [e.to_json() for e in entries]})
+    return plain_json({"requests": [e.to_json() for e in entries]})
 
 
 @bp.delete("/requests")
 def clear_requests() -> Response:
     _only(())
-    journal_of(mockgraph()).clear()
-    return _no_content()
+    _mock().journal.clear()
+    return no_content()
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -161,32 +136,35 @@ def _is_loopback(address: str | None) -> bool:
 
 @bp.get("/state")
 def get_state() -> Response:
-    # Redacted by default: "never echo secrets", and this path needs no token. A dump that
-    # reloads needs the secrets, so ?secrets=true gives them, but only to a client on this
-    # machine (a server started with --allow-remote must not hand them to the network).
+    # Redacted unless asked for; the secrets only to a client on this machine (a server
+    # started with --allow-remote must not hand them to the network).
     _only(("secrets",))
-    document = state_document(mockgraph().store)
+    document = _mock().state_document()
     if not _flag("secrets"):
-        return _json(redact_body(document))
+        return plain_json(redact_body(document))
     if not _is_loopback(request.remote_addr):
-        raise AccessDenied("Key set secrets are only given to clients on the same machine.")
-    return _json(document)
+        raise AccessDenied("Secrets are only given to clients on the same machine.")
+    return plain_json(document)
 
 
 @bp.post("/state")
 def put_state() -> Response:
     _only(())
+    mock = _mock()
+    body = read_object(request, mock.config.max_body_bytes)
     try:
-        keysets = parse_state(_body(), "The state document")
+        items = parse_document(body, mock.resources, "The state document")
     except InvalidState as exc:
         raise BadRequest(str(exc)) from None
-    mockgraph().store.load(keysets)
-    return _no_content()
+    mock.load(items)
+    return no_content()
 
 
 @bp.get("/health")
 def health() -> Response:
-    return _json({"status": "ok", "keySets": len(mockgraph().store)})
+    return plain_json(
+        {"status": "ok", **{name: len(store) for name, store in _mock().stores.items()}}
+    )
 
 
 def clock_view(now: float) -> dict[str, Any]:
@@ -200,22 +178,18 @@ def parse_clock(value: Any) -> float | None:
     -> seconds or ``None``. Raises :class:`BadRequest`."""
     if value is None:
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise BadRequest(_CLOCK_TYPE)
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
             raise BadRequest(
                 "The property 'now' is not an ISO 8601 date-time, e.g. '2030-01-01T00:00:00Z'."
             ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = moment.timestamp()
+        seconds = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     else:
-        raise BadRequest(_CLOCK_TYPE)
+        seconds = float(value)
     if not (math.isfinite(seconds) and _CLOCK_RANGE[0] <= seconds <= _CLOCK_RANGE[1]):
         raise BadRequest("The property 'now' is out of range (years 1 to 9999).")
     return seconds
@@ -223,23 +197,22 @@ def parse_clock(value: Any) -> float | None:
 
 @bp.get("/clock")
 def get_clock() -> Response:
-    return _json(clock_view(mockgraph().store.now()))
+    return plain_json(clock_view(_mock().clock.now()))
 
 
 @bp.post("/clock")
 def set_clock() -> Response:
-    body = _body()
+    mock = _mock()
+    body = read_object(request, mock.config.max_body_bytes)
     unknown = sorted(set(body) - {"now"})
     if unknown:
         raise BadRequest(f"The property '{unknown[0]}' does not exist on the clock.")
     if "now" not in body:
         raise BadRequest("The property 'now' is required.")
-    store = mockgraph().store
-    store.set_clock(parse_clock(body["now"]))
-    return _json(clock_view(store.now()))
+    mock.clock.set(parse_clock(body["now"]))
+    return plain_json(clock_view(mock.clock.now()))
 
 
-def install(app: Flask, state: MockGraph) -> None:
+def register(app: Flask) -> None:
     """Serve the control API on ``app`` at :data:`~mockgraph.config.CONTROL_PATH`."""
     app.register_blueprint(bp)
-    state.services[SERVICE] = CONTROL_PATH

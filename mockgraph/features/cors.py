@@ -1,11 +1,11 @@
-"""CORS for browser apps: which origins may call the mock, the preflight answer, and the
-headers that let a page's script read every answer, errors included (issue 5, part 3).
+"""CORS for browser apps calling Graph's routes: which origins may call, the preflight answer,
+and the headers that let a page's script read every answer, errors included.
 
 An allowed origin gets ``Access-Control-Allow-Origin`` (its own value echoed) and the exposed
-headers on every answer, and its preflights are answered 204 before authentication runs (a
-browser never sends ``Authorization`` on a preflight). A disallowed origin gets no CORS headers
-at all, so the browser blocks the page's request; its preflight is answered 403 with Graph's
-error body, which only someone reading the network panel sees.
+headers on every answer below ``/beta``, and its preflights are answered 204 before
+authentication runs (a browser never sends ``Authorization`` on a preflight). A disallowed
+origin gets no CORS headers, so the browser blocks the page's request; its preflight is answered
+403. The control API (``/_mockgraph``) never grants CORS to anyone.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flask import Flask, Request, Response
+from flask import Response, request
 
+from mockgraph.config import BASE_PATH
 from mockgraph.http.errors import AccessDenied, StartupError
-from mockgraph.http.rendering import header_value
-from mockgraph.state import MockGraph
-
-SERVICE = "cors"
+from mockgraph.http.rendering import no_content
 
 #: ``Config.cors_origins = None``: any port of the loopback names, over http or https.
 LOCAL_ORIGIN = re.compile(r"https?://(?:localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?")
@@ -33,17 +31,8 @@ BASE_HEADERS = ("Authorization", "Content-Type", "client-request-id")
 #: Also allowed when a preflight asks for them: headers the Graph SDKs and MSAL send, and the
 #: mock's own per-request headers (``x-mockgraph-*``).
 OPTIONAL_HEADERS = frozenset(
-    {
-        "accept",
-        "accept-language",
-        "cache-control",
-        "consistencylevel",
-        "if-match",
-        "if-none-match",
-        "prefer",
-        "return-client-request-id",
-        "sdkversion",
-    }
+    {"accept", "accept-language", "cache-control", "consistencylevel", "if-match"}
+    | {"if-none-match", "prefer", "return-client-request-id", "sdkversion"}
 )
 OPTIONAL_PREFIXES = ("x-ms-", "x-mockgraph-")
 EXPOSED_HEADERS = ("request-id", "client-request-id", "Retry-After", "Location")
@@ -53,8 +42,8 @@ MAX_AGE = 600
 
 @dataclass(frozen=True)
 class OriginPolicy:
-    """Which ``Origin`` values are allowed. ``origins=None`` allows the loopback origins; a
-    tuple allows exactly those, or any origin when it holds ``*``."""
+    """Which ``Origin`` values are allowed. ``origins=None`` allows the loopback origins; a set
+    allows exactly those, or any origin with ``any_origin``."""
 
     origins: frozenset[str] | None = None
     any_origin: bool = False
@@ -90,66 +79,59 @@ class OriginPolicy:
 
 def allowed_request_headers(requested: str | None) -> list[str]:
     """The ``Access-Control-Allow-Headers`` list: the base headers, then those of the
-    preflight's ``Access-Control-Request-Headers`` that are allowed (others are left out, so the
-    browser refuses to send them)."""
+    preflight's ``Access-Control-Request-Headers`` that are allowed (others are left out, so
+    the browser refuses to send them)."""
     names = list(BASE_HEADERS)
     seen = {name.lower() for name in names}
     for raw in (requested or "").split(","):
         name = raw.strip().lower()
-        if not name or name in seen:
-            continue
-        if name in OPTIONAL_HEADERS or name.startswith(OPTIONAL_PREFIXES):
+        if (
+            name
+            and name not in seen
+            and (name in OPTIONAL_HEADERS or name.startswith(OPTIONAL_PREFIXES))
+        ):
             names.append(name)
             seen.add(name)
     return names
 
 
-def is_preflight(req: Request) -> bool:
-    """Whether ``req`` is a CORS preflight."""
+def _is_preflight() -> bool:
+    headers = request.headers
     return (
-        req.method == "OPTIONS"
-        and "Origin" in req.headers
-        and "Access-Control-Request-Method" in req.headers
+        request.method == "OPTIONS"
+        and "Origin" in headers
+        and "Access-Control-Request-Method" in headers
     )
 
 
-def install(app: Flask, state: MockGraph) -> None:
-    """Answer preflights before any other hook that may refuse the request, and add the CORS
-    headers to every answer for an allowed origin. Raises :class:`StartupError` for a bad
-    ``Config.cors_origins``."""
-    policy = OriginPolicy.from_config(state.config.cors_origins)
-    state.services[SERVICE] = policy
+def answer_preflight(policy: OriginPolicy) -> Response | None:
+    """The request step: answer a CORS preflight to Graph's routes before anything may refuse
+    it (a preflight carries no token); refuse one from an origin not allowed."""
+    if not _is_preflight():
+        return None
+    origin = request.headers["Origin"]
+    if not request.path.startswith(BASE_PATH + "/") or not policy.allows(origin):
+        raise AccessDenied("This origin may not call this path (CORS).")
+    response = no_content()
+    response.headers["Access-Control-Allow-Methods"] = ", ".join(ALLOWED_METHODS)
+    response.headers["Access-Control-Allow-Headers"] = ", ".join(
+        allowed_request_headers(request.headers.get("Access-Control-Request-Headers"))
+    )
+    response.headers["Access-Control-Max-Age"] = str(MAX_AGE)
+    # Chromium's Private Network Access: a page on a public origin that is configured as
+    # allowed may call the mock on loopback.
+    if request.headers.get("Access-Control-Request-Private-Network") == "true":
+        response.headers["Access-Control-Allow-Private-Network"] = "true"
+    return response
 
-    def _preflight(req: Request, facts: object) -> Response | None:
-        if req.method != "OPTIONS" or not is_preflight(req):
-            return None
-        if not policy.allows(req.headers.get("Origin")):
-            raise AccessDenied(f"The origin '{req.headers['Origin']}' is not allowed (CORS).")
-        response = Response(status=204)
-        del response.headers["Content-Type"]
-        response.headers["Access-Control-Allow-Methods"] = ", ".join(ALLOWED_METHODS)
-        response.headers["Access-Control-Allow-Headers"] = ", ".join(
-            allowed_request_headers(req.headers.get("Access-Control-Request-Headers"))
-        )
-        response.headers["Access-Control-Max-Age"] = str(MAX_AGE)
-        # Chromium's Private Network Access: a page on a public origin that is configured as
-        # allowed may call the mock on loopback.
-        if req.headers.get("Access-Control-Request-Private-Network") == "true":
-            response.headers["Access-Control-Allow-Private-Network"] = "true"
-        return response
 
-    def _allow_origin(req: Request, facts: object, response: Response) -> Response:
-        # Vary is added straight when absent: parsing it as a header set was ~3% of a get.
-        if header_value(response.headers, "Vary") is None:
-            response.headers.add("Vary", "Origin")
-        else:
-            response.vary.add("Origin")
-        origin = req.environ.get("HTTP_ORIGIN")
-        if origin is not None and policy.allows(origin):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            if not is_preflight(req):
-                response.headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS)
-        return response
-
-    state.before.append(_preflight)
-    state.after.append(_allow_origin)
+def allow_origin(policy: OriginPolicy, response: Response) -> None:
+    """The after step: CORS headers on an answer below ``/beta`` for an allowed origin."""
+    if not request.path.startswith(BASE_PATH + "/"):
+        return
+    response.vary.add("Origin")
+    origin = request.headers.get("Origin")
+    if policy.allows(origin):
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        if not _is_preflight():
+            response.headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS)

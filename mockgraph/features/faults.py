@@ -11,15 +11,18 @@ A rule is ``SELECTOR -> ACTION``::
 
 SELECTOR is ``[every N | next N] TARGET``; TARGET is ``all``, ``reads`` (GET), ``writes``
 (any other method) or an operation id (``createKeySet``, ``generateKey``...). ACTION is one or
-more of ``429`` or ``503``, ``retry-after=SECONDS`` (default 1; ``none`` sends no header) and
-``delay DURATION`` (``200ms``, ``1.5s``; at most 60 s). Parts of an action may be separated by
+more of ``429`` or ``503``, ``retry-after=SECONDS`` (whole seconds, as RFC 9110's
+``delay-seconds``; default 1; ``none`` sends no header) and ``delay DURATION`` (``200ms``,
+``1.5s``). Parts of an action may be separated by
 spaces, ``;`` or ``,``; ``=`` and ``:`` are optional, so ``Retry-After: 2`` reads too.
 
 Rules come from ``Config.faults`` (``mockgraph serve --fault``); one request can carry its own
 ACTION in the :data:`FAULT_HEADER` header. Only requests routed to a Graph operation that got
 past authentication are counted and faulted; each matching rule counts every such request,
 whether or not another rule's fault was the one answered. A failed request never reaches the
-store.
+store. A delay holds the answer back, never a worker thread where the server can wait without
+one (``mockgraph serve``); every request is delayed at most :data:`MAX_DELAY_MS` in all, the
+items of a ``$batch`` adding theirs to the batch's.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request
+from flask import request
 
 from mockgraph.features.journal import Entry
 from mockgraph.http.errors import (
@@ -41,28 +44,26 @@ from mockgraph.http.errors import (
     StartupError,
     TooManyRequests,
 )
-from mockgraph.resources.keysets import views as routes
-from mockgraph.state import MockGraph
+from mockgraph.http.facts import BATCH_FACTS, DELAY_KEY, Facts, facts
 
 if TYPE_CHECKING:
-    from flask.ctx import _AppCtxGlobals
+    from mockgraph.state import MockGraph
 
-SERVICE = "faults"
 #: The per-request fault header. It is consumed by the mock: a proxy or recorder must drop it.
 FAULT_HEADER = "X-MockGraph-Fault"
 _FAULT_ENVIRON = "HTTP_" + FAULT_HEADER.upper().replace("-", "_")
-#: The longest delay a rule or header may ask for, so one request cannot hold a thread forever.
+#: The longest delay of one request (a batch's items included), so none can hold a client
+#: forever.
 MAX_DELAY_MS = 60_000
 DEFAULT_RETRY_AFTER = 1
 READ_METHODS = frozenset({"GET", "HEAD"})
-
 _ERRORS: dict[int, tuple[type[GraphError], str]] = {
     # The message of concepts/throttling.md's sample answer.
     429: (TooManyRequests, "Please retry again later."),
     503: (ServiceUnavailable, "The service is temporarily unavailable. Please retry later."),
 }
 _COUNT = re.compile(r"^([0-9]+)(?:st|nd|rd|th)?$")
-_SECONDS = re.compile(r"^[0-9]{1,6}(?:\.[0-9]{1,3})?$")
+_SECONDS = re.compile(r"^[0-9]{1,6}$")
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s)$")
 _EXAMPLE = "e.g. 'every 3rd write -> 429 retry-after=2'"
 
@@ -77,7 +78,7 @@ class Action:
     ``Retry-After: retry_after`` (``None``: no header)."""
 
     status: int | None = None
-    retry_after: float | None = None
+    retry_after: int | None = None
     delay_ms: float = 0.0
 
 
@@ -133,19 +134,8 @@ class Injection:
         cls, message = _ERRORS[self.action.status]
         headers = {}
         if self.action.retry_after is not None:
-            headers["Retry-After"] = format_seconds(self.action.retry_after)
+            headers["Retry-After"] = str(self.action.retry_after)
         return cls(f"{message} (mockgraph fault: {'; '.join(self.sources)})", headers=headers)
-
-
-def format_seconds(seconds: float) -> str:
-    """``2`` -> ``"2"``, ``2.5`` -> ``"2.5"``: milliseconds at most (Graph's own samples send
-    fractions, e.g. ``2.128``)."""
-    return f"{seconds:.3f}".rstrip("0").rstrip(".")
-
-
-def _number(text: str) -> float:
-    value = float(text)
-    return int(value) if value == int(value) else value
 
 
 def parse_action(text: str) -> Action:
@@ -156,7 +146,7 @@ def parse_action(text: str) -> Action:
             "the action is empty; give 429, 503 or 'delay 200ms', or several of them"
         )
     status: int | None = None
-    retry_after: float | None = None
+    retry_after: int | None = None
     retry_given = False
     delay_ms: float | None = None
     i = 0
@@ -173,9 +163,9 @@ def parse_action(text: str) -> Action:
         elif word == "retry-after":
             if value is None or (value != "none" and not _SECONDS.match(value)):
                 raise FaultRuleError(
-                    "retry-after takes seconds (2, 0.5; milliseconds at most) or 'none'"
+                    "retry-after takes whole seconds (RFC 9110), e.g. retry-after=2, or 'none'"
                 )
-            retry_after = None if value == "none" else _number(value)
+            retry_after = None if value == "none" else int(value)
             retry_given = True
             i += 2
         elif word == "delay":
@@ -183,9 +173,7 @@ def parse_action(text: str) -> Action:
             if found is None:
                 raise FaultRuleError("delay takes a duration with its unit: 200ms or 1.5s")
             amount = float(found.group(1)) * (1 if found.group(2) == "ms" else 1000)
-            if amount > MAX_DELAY_MS:
-                raise FaultRuleError(f"delay is at most {MAX_DELAY_MS // 1000}s")
-            delay_ms = (delay_ms or 0.0) + amount
+            delay_ms = min((delay_ms or 0.0) + amount, float(MAX_DELAY_MS))
             i += 2
         else:
             raise FaultRuleError(
@@ -252,21 +240,24 @@ def _combine(actions: Sequence[Action]) -> Action:
 
 
 class Faults:
-    """The rules of one app and their counters (thread-safe). ``sleep`` is how delays wait:
-    tests may replace it to observe delays without spending them."""
+    """The rules of one app and their counters (thread-safe)."""
 
-    def __init__(
-        self,
-        rules: Iterable[Rule] = (),
-        *,
-        operations: Iterable[str] = (),
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, rules: Iterable[Rule] = (), *, operations: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._rules: list[Rule] = list(rules)
         self._counts: list[int] = [0] * len(self._rules)
         self._operations = tuple(operations)
-        self.sleep = sleep
+
+    @classmethod
+    def from_config(cls, texts: Iterable[str], operations: Iterable[str]) -> Faults:
+        """The rules of ``Config.faults``; a bad one raises :class:`StartupError`."""
+        ops, rules = tuple(operations), []
+        for text in texts:
+            try:
+                rules.append(parse_rule(text, ops))
+            except FaultRuleError as exc:
+                raise StartupError(f"bad fault rule {text!r}: {exc}") from None
+        return cls(rules, operations=ops)
 
     @property
     def rules(self) -> list[Rule]:
@@ -312,48 +303,42 @@ class Faults:
         return Injection(_combine([a for _, a in fired]), tuple(s for s, _ in fired))
 
 
-def faults_of(state: MockGraph) -> Faults:
-    faults: Faults = state.services[SERVICE]
-    return faults
-
-
-def install(app: Flask, state: MockGraph) -> None:
-    """Parse ``Config.faults`` (a bad rule raises :class:`StartupError`), keep the
-    :class:`Faults` in ``state.services["faults"]`` and apply it before every Graph operation.
-    A bad :data:`FAULT_HEADER` is answered with 400."""
-    operations = tuple(state.contracts)
-    rules = []
-    for text in state.config.faults:
+def inject(mock: MockGraph) -> None:
+    """The request step: count the request against every rule, note its delay, and answer
+    the fault's status if one fires. A bad :data:`FAULT_HEADER` is answered 400."""
+    known = facts()
+    operation = known.operation
+    if request.method == "OPTIONS" or operation is None:
+        return
+    header = request.environ.get(_FAULT_ENVIRON)
+    extra = None
+    if header is not None:
         try:
-            rules.append(parse_rule(text, operations))
+            extra = parse_action(header)
         except FaultRuleError as exc:
-            raise StartupError(f"bad fault rule {text!r}: {exc}") from None
-    faults = Faults(rules, operations=operations)
-    state.services[SERVICE] = faults
+            raise BadRequest(f"The {FAULT_HEADER} header is invalid: {exc}.") from None
+    injection = mock.faults.decide(operation.id, request.method, extra)
+    if injection is None:
+        return
+    known.fault = injection.record()
+    # A batch item's delay holds back the batch's answer, where all of them add up.
+    outer: Facts = request.environ.get(BATCH_FACTS, known)
+    outer.delay = min(outer.delay + injection.action.delay_ms / 1000, MAX_DELAY_MS / 1000)
+    error = injection.error()
+    if error is not None:
+        raise error
 
-    def _inject(req: Request, facts: _AppCtxGlobals) -> None:
-        operation = routes.operation_of(req)
-        if req.method == "OPTIONS" or operation is None:
-            return None
-        header = req.environ.get(_FAULT_ENVIRON)  # req.headers.get raises inside when absent
-        extra = None
-        if header is not None:
-            try:
-                extra = parse_action(header)
-            except FaultRuleError as exc:
-                raise BadRequest(f"The {FAULT_HEADER} header is invalid: {exc}.") from None
-        injection = faults.decide(operation, req.method, extra)
-        if injection is None:
-            return None
-        facts.injected_fault = injection.record()
-        if injection.action.delay_ms:
-            faults.sleep(injection.action.delay_ms / 1000)
-        error = injection.error()
-        if error is not None:
-            raise error
-        return None
 
-    state.before.append(_inject)
+def hold_back(known: Facts) -> None:
+    """The after step: hold the answer back by the request's injected delay, where the server
+    can without a thread (:data:`DELAY_KEY`), else by sleeping. A batch item's delay was
+    added to the batch's."""
+    if not known.delay or BATCH_FACTS in request.environ:
+        return
+    if request.environ.get(DELAY_KEY) == 0.0:
+        request.environ[DELAY_KEY] = known.delay
+    else:
+        time.sleep(known.delay)
 
 
 @dataclass(frozen=True)
@@ -404,7 +389,7 @@ def assert_retry_after_respected(entries: Iterable[Entry], *, tolerance: float =
     if early:
         lines = [
             f"{w.fault.method} {w.fault.path}: retried after {w.waited:.3f}s, "
-            f"Retry-After was {format_seconds(w.retry_after)}s"
+            f"Retry-After was {w.retry_after:g}s"
             for w in early
         ]
         raise AssertionError("client ignored Retry-After:\n" + "\n".join(lines))

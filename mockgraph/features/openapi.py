@@ -1,13 +1,14 @@
-"""The OpenAPI document of the mocked API: the compiled contracts and the documented examples
-assembled once, at app creation, into one OpenAPI 3.1 document served (no token needed) at
-``GET /_mockgraph/openapi.json`` for schemathesis, Swagger UI and code generators.
+"""The OpenAPI document of the mocked API: the operations tables, their contracts, their
+permissions and the documented examples assembled once, at app creation, into one OpenAPI 3.1
+document served (no token needed) at ``GET /_mockgraph/openapi.json`` for schemathesis, Swagger
+UI and code generators.
 
 OpenAPI 3.1, not 3.0, because its Schema Object *is* JSON Schema draft 2020-12, the dialect of
 the contracts: their schemas go in unchanged, only ``$ref``s move from ``#/$defs/`` to
 ``#/components/schemas/``. What the document leaves out (the README lists it): the OData key
 form ``keySets('{id}')`` and the namespaced action aliases (``microsoft.graph.generateKey``,
-``getActiveKey()``), which the mock answers too; routes that have no contract (``keys_v2`` reads);
-and the control API under ``/_mockgraph`` (this document excepted).
+``getActiveKey()``), which the mock answers too; operations that have no contract (the
+``keys_v2`` reads); and the control API under ``/_mockgraph`` (this document excepted).
 
 Documented examples come from ``fixtures/examples/`` (package ``mockgraph.examples``). The docs'
 responses echo write-only secrets (``k``, ``d``, ``p``, ...) that the real service never returns,
@@ -18,47 +19,31 @@ shown as something the mock would send or accept.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from functools import partial
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response
-from jsonschema import Draft202012Validator
+from flask import Flask
 
 from mockgraph.config import BASE_PATH, CONTROL_PATH, Config
-from mockgraph.http.contracts import Contract, packaged
+from mockgraph.features.auth import Permissions
+from mockgraph.http.codec import decode, encode
+from mockgraph.http.contracts import Check, Contract, Contracts, packaged
+from mockgraph.http.rendering import GraphResponse
+from mockgraph.http.routing import Operation
 from mockgraph.resources.keysets.models import KEYSET_ID_PATTERN, SECRET_FIELDS
-from mockgraph.state import MockGraph
 
-SERVICE = "openapi"
+if TYPE_CHECKING:
+    from mockgraph.state import MockGraph
+
 #: Where the document is served.
 DOCUMENT_PATH = CONTROL_PATH + "/openapi.json"
 OPENAPI_VERSION = "3.1.0"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-TAG = "trustFrameworkKeySet"
 ERROR_SCHEMA = "microsoft.graph.ODataErrors.ODataError"
 SECURITY_SCHEME = "bearer"
-
-#: Methods a route answers besides its contract's, with their own operation ids.
-#: routes.update_keyset: the docs' update page says PUT; the official OpenAPI and SDK send PATCH.
-EXTRA_METHODS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "updateKeySet": (("PATCH", "updateKeySetPatch"),),
-}
-
-#: Operations a create answer's ``id`` feeds (OpenAPI links: schemathesis' stateful phase and
-#: code generators follow them).
-_LINKED_FROM_CREATE = (
-    "getKeySet",
-    "updateKeySet",
-    "deleteKeySet",
-    "generateKey",
-    "uploadSecret",
-    "uploadCertificate",
-    "uploadPkcs12",
-    "getActiveKey",
-)
 
 #: The docs' placeholder values: ``<member>-value`` (``"kid-value"``), and the upload pages'
 #: ``Base64-encoded-pfx-content`` and ``application-secret-to-be-uploaded``.
@@ -72,17 +57,17 @@ _HEADER_REFS = {
 }
 
 
-def install(app: Flask, state: MockGraph) -> None:
-    """Build the document once (kept in ``state.services["openapi"]``) and serve it."""
-    document = build_document(state.contracts.values(), state.config, load_examples())
-    state.services[SERVICE] = document
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-    def openapi_document() -> Response:
-        return Response(body, content_type="application/json")
-
+def register(app: Flask, mock: MockGraph) -> None:
+    """Build the document once and serve it at :data:`DOCUMENT_PATH`."""
+    document = build_document(
+        mock.operations.values(), mock.contracts, mock.permissions, mock.config, load_examples()
+    )
+    body = encode(document)
     app.add_url_rule(
-        DOCUMENT_PATH, endpoint="mockgraph_openapi", view_func=openapi_document, methods=["GET"]
+        DOCUMENT_PATH,
+        "mockgraph_openapi",
+        partial(GraphResponse, body, content_type="application/json"),
+        methods=["GET"],
     )
 
 
@@ -95,56 +80,59 @@ def load_examples(directory: Traversable | None = None) -> list[dict[str, Any]]:
     found = []
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
-            example = json.loads(entry.read_text(encoding="utf-8"))
+            example = decode(entry.read_bytes())
             if isinstance(example, dict) and example.get("documented") is True:
                 found.append(example)
     return found
 
 
 def build_document(
-    contracts: Iterable[Contract],
+    operations: Iterable[Operation],
+    contracts: Contracts,
+    permissions: Mapping[str, Permissions],
     config: Config | None = None,
     examples: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """One OpenAPI 3.1 document for ``contracts``, with ``examples`` (example fixtures) attached
-    to the operations they exercise. ``config`` supplies the list's ``$top`` bound and whether
-    a bearer token is required. A pure function: same input, same document."""
+    """One OpenAPI 3.1 document for the ``operations`` that have a contract, with ``examples``
+    (example fixtures) attached to the operations they exercise and the ``permissions`` each
+    accepts. ``config`` supplies the ``$top`` bound and whether a bearer token is required. A
+    pure function: same input, same document."""
     config = config or Config()
-    ordered = sorted(contracts, key=lambda c: (c.path, c.operation))
+    documented = sorted((op for op in operations if op.contract), key=lambda op: (op.path, op.id))
     by_operation: dict[str, list[Mapping[str, Any]]] = {}
     for example in examples:
         by_operation.setdefault(str(example.get("operation")), []).append(example)
-
     schemas: dict[str, Any] = {ERROR_SCHEMA: _error_schema()}
     paths: dict[str, dict[str, Any]] = {}
-    for contract in ordered:
+    for op in documented:
+        contract = contracts[op.id]
         names = _component_names(contract, schemas)
         for local, component in names.items():
             schemas.setdefault(component, _rewrite(contract.schema["$defs"][local], names))
-        item = paths.setdefault(contract.path, {})
-        placeholders = _PLACEHOLDER.findall(contract.path)
+        item = paths.setdefault(op.path, {})
+        placeholders = _PLACEHOLDER.findall(op.path)
         if placeholders:
             item["parameters"] = [_path_parameter(name) for name in placeholders]
-        operation = _operation(contract, names, config, by_operation.get(contract.operation, []))
-        item[contract.method.lower()] = operation
-        for method, operation_id in EXTRA_METHODS.get(contract.operation, ()):
+        operation = _operation(op, contract, names, config, by_operation.get(op.id, []))
+        operation["security"] = _security(permissions[op.id], config)
+        operation["links"] = _links(op, documented)
+        for index, method in enumerate(op.methods):
+            operation_id = op.id if index == 0 else op.id + method.title()
             item[method.lower()] = {**operation, "operationId": operation_id}
-
     return {
         "openapi": OPENAPI_VERSION,
         "jsonSchemaDialect": DIALECT,
         "info": {
-            "title": "mockgraph: Microsoft Graph beta trustFramework/keySets (mock)",
+            "title": "mockgraph: Microsoft Graph beta trustFramework (mock)",
             "version": _version(),
             "description": (
-                "Generated by mockgraph from its JSON Schema contracts (draft 2020-12, hence "
-                "OpenAPI 3.1). Operation ids are the contracts' names."
+                "Generated by mockgraph from its operations tables and JSON Schema contracts "
+                "(draft 2020-12, hence OpenAPI 3.1). Operation ids are the contracts' names."
             ),
         },
         # Relative: resolved against where this document was fetched, so it names the very
         # server (host and port) that served it, however it was started.
         "servers": [{"url": BASE_PATH, "description": "this mockgraph server"}],
-        "tags": [{"name": TAG}],
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -154,6 +142,19 @@ def build_document(
                 SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
         },
+    }
+
+
+def _links(op: Operation, documented: Iterable[Operation]) -> dict[str, Any]:
+    """A create's links to the operations of the item it made (schemathesis' stateful phase
+    and code generators follow them)."""
+    item = op.path + "/{id}"
+    if "POST" not in op.methods or _PLACEHOLDER.search(op.path):
+        return {}
+    return {
+        other.id: {"operationId": other.id, "parameters": {"id": "$response.body#/id"}}
+        for other in documented
+        if other.path == item or other.path.startswith(item + "/")
     }
 
 
@@ -264,7 +265,7 @@ def _unrewrite(schema: Any) -> Any:
 
 
 def _error_schema() -> dict[str, Any]:
-    """Graph's error body (``concepts/errors.md``) as ``mockgraph.http.errors.error_body`` makes it."""
+    """Graph's error body (``concepts/errors.md``) as ``http.errors.error_body`` makes it."""
     return {
         "type": "object",
         "required": ["error"],
@@ -305,65 +306,56 @@ def _path_parameter(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _list_parameters(config: Config) -> list[dict[str, Any]]:
-    """The OData options of the list (``mockgraph.odata``), under their ``$`` names."""
-
-    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "schema": schema, "description": description}
-
-    return [
-        query(
-            "$top",
-            {"type": "integer", "minimum": 1, "maximum": config.max_page_size},
-            f"Page size; {config.default_page_size} when absent.",
+def _query_parameters(op: Operation, config: Config) -> list[dict[str, Any]]:
+    """The OData options ``op`` takes (``http.odata``), under their ``$`` names."""
+    known: dict[str, tuple[dict[str, Any], str]] = {
+        "top": ({"type": "integer", "minimum": 1, "maximum": config.max_page_size}, "Page size."),
+        "skip": ({"type": "integer", "minimum": 0}, "Items to pass over."),
+        "skiptoken": ({"type": "string"}, "The cursor of an @odata.nextLink."),
+        # Repeats are accepted (odata.parse_query), so no uniqueItems.
+        "select": (
+            {"type": "array", "items": {"enum": list(op.select)}, "minItems": 1},
+            "Properties to answer.",
         ),
-        query("$skip", {"type": "integer", "minimum": 0}, "Key sets to pass over."),
-        query("$skiptoken", {"type": "string"}, "The cursor of an @odata.nextLink."),
-        {
-            **query(
-                "$select",
-                # Repeats are accepted (odata.parse_list_query), so no uniqueItems.
-                {"type": "array", "items": {"enum": ["id", "keys"]}, "minItems": 1},
-                "Properties to answer.",
-            ),
-            "style": "form",
-            "explode": False,
-        },
-        query("$orderby", {"enum": ["id", "id asc", "id desc"]}, "Order of the ids."),
-        query(
-            "$filter",
-            {"type": "string"},
-            "Only \"id eq '...'\" and \"startswith(id,'...')\".",
-        ),
-        query(
-            "$count",
+        "orderby": ({"enum": ["id", "id asc", "id desc"]}, "Order of the ids."),
+        "filter": ({"type": "string"}, "Only \"id eq '...'\" and \"startswith(id,'...')\"."),
+        "count": (
             {"type": "boolean"},
-            "true is answered 400: counting is not supported in Azure AD B2C tenants.",
+            "true is answered 400: not supported in Azure AD B2C tenants.",
         ),
-    ]
+    }
+    parameters = []
+    for name, (schema, description) in known.items():
+        if name in op.query:
+            parameter = {
+                "name": f"${name}",
+                "in": "query",
+                "schema": schema,
+                "description": description,
+            }
+            if name == "select":
+                parameter.update(style="form", explode=False)
+            parameters.append(parameter)
+    return parameters
 
 
 def _operation(
+    op: Operation,
     contract: Contract,
     names: Mapping[str, str],
     config: Config,
     examples: list[Mapping[str, Any]],
 ) -> dict[str, Any]:
     defs: Mapping[str, Any] = contract.schema.get("$defs", {})
-    operation: dict[str, Any] = {
-        "operationId": contract.operation,
-        "summary": f"{contract.operation}: {contract.method} {contract.path}",
-        "tags": [TAG],
-    }
-    if contract.operation == "listKeySets":
-        operation["parameters"] = _list_parameters(config)
+    operation: dict[str, Any] = {"summary": f"{op.id}: {', '.join(op.methods)} {op.path}"}
+    if op.query:
+        operation["parameters"] = _query_parameters(op, config)
     if "request" in defs:
         media: dict[str, Any] = {"schema": {"$ref": _component(names["request"])}}
         request_examples = _request_examples(contract, examples)
         if request_examples:
             media["examples"] = request_examples
         operation["requestBody"] = {"required": True, "content": {"application/json": media}}
-
     success: dict[str, Any] = {
         "description": f"{contract.status}: what the doc page documents.",
         "headers": dict(_HEADER_REFS),
@@ -374,12 +366,8 @@ def _operation(
         if response_examples:
             media["examples"] = response_examples
         success["content"] = {"application/json": media}
-    if contract.operation == "createKeySet":
+    if contract.status == 201:
         success["headers"]["Location"] = {"$ref": "#/components/headers/Location"}
-        success["links"] = {
-            target: {"operationId": target, "parameters": {"id": "$response.body#/id"}}
-            for target in _LINKED_FROM_CREATE
-        }
     # 4XX/5XX rather than `default` (which the official OpenAPI uses): the documented success
     # status is then the only 2xx/3xx allowed, so a checker catches a wrong success status.
     operation["responses"] = {
@@ -387,9 +375,7 @@ def _operation(
         "4XX": {"$ref": "#/components/responses/error"},
         "5XX": {"$ref": "#/components/responses/error"},
     }
-    operation["security"] = _security(contract, config)
-    operation["x-mockgraph-operation"] = contract.operation
-    operation["x-mockgraph-permissions"] = {k: list(v) for k, v in contract.permissions.items()}
+    operation["x-mockgraph-operation"] = op.id
     return operation
 
 
@@ -397,12 +383,10 @@ def _component(name: str) -> str:
     return "#/components/schemas/" + name
 
 
-def _security(contract: Contract, config: Config) -> list[dict[str, list[str]]]:
+def _security(needed: Permissions, config: Config) -> list[dict[str, list[str]]]:
     """Alternatives, one per accepted permission (OpenAPI 3.1 lets a non-OAuth scheme name
-    roles); any bearer token when the page lists none. With auth off, none is needed."""
-    granted = sorted(
-        {p for key in ("delegatedWork", "application") for p in contract.permissions.get(key, ())}
-    )
+    roles), as the server checks them; with auth off, none is needed."""
+    granted = sorted(needed.delegated | needed.application)
     alternatives = [{SECURITY_SCHEME: [p]} for p in granted] or [{SECURITY_SCHEME: []}]
     if not config.require_auth:
         alternatives.append({})
@@ -430,8 +414,8 @@ def _has_placeholder(value: Any) -> bool:
     return False
 
 
-def _showable(body: Any, validator: Draft202012Validator | None) -> bool:
-    return validator is not None and not _has_placeholder(body) and validator.is_valid(body)
+def _showable(body: Any, check: Check | None) -> bool:
+    return check is not None and not _has_placeholder(body) and check.is_valid(body)
 
 
 def _summary(example: Mapping[str, Any]) -> str:

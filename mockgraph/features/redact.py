@@ -1,125 +1,96 @@
-"""Secrets out of anything that leaves the mock's memory: journal entries, recordings, logs.
+"""Secrets out of everything that leaves the mock's memory: journal entries, recordings, the
+request log and the pytest report.
 
-Secret JWK members (``k``, ``d``, ``p``, ``q``, ``dp``, ``dq``, ``qi``), action secrets
-(``password``, the PFX ``key`` of uploadPkcs12) and bearer tokens are replaced by
-:data:`REDACTED`, wherever they stand in a JSON value.
+Redaction works on what is parsed, as the mock itself reads it: a JSON body is decoded by the
+one codec (so ``"\\u006b"`` is the member ``k``), member names compare in any letter case, and a
+body that cannot be parsed is not kept at all (only its size), since a secret can hide in it in
+any spelling. Secret are: the JWK private members (``k``, ``d``, ``p``, ``q``, ``dp``, ``dq``,
+``qi``), passwords, client secrets and tokens, the members an operation declares secret (the
+uploaded PFX or PEM file), any string holding a PEM private key, the secret-looking headers and
+query options.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mockgraph.resources.keysets.models import SECRET_FIELDS
+from mockgraph.http.codec import JsonProblem, decode
 
 REDACTED = "<redacted>"
-#: Member names whose values are secret wherever they appear in a body.
-SECRET_MEMBERS: frozenset[str] = SECRET_FIELDS | {
-    "password",
-    "client_secret",
-    "access_token",
-    "refresh_token",
-}
-#: Headers whose values are secret.
+#: Member names (compared in lower case) whose values are secret wherever they appear.
+SECRET_MEMBERS: frozenset[str] = frozenset(
+    {"k", "d", "p", "q", "dp", "dq", "qi", "password", "client_secret", "client_assertion"}
+    | {"access_token", "refresh_token", "id_token", "code", "assertion"}
+)
+#: Header names (lower case) whose values are secret; also any name holding one of the words.
 SECRET_HEADERS: frozenset[str] = frozenset(
     {"authorization", "cookie", "set-cookie", "proxy-authorization"}
 )
-
-
-#: Text bodies (not JSON) are kept up to this many bytes; longer ones are cut and the file
-#: says ``"truncated": true``.
-MAX_TEXT_BYTES = 64 * 1024
-
-#: Bodies nested deeper than this are not kept (journal, recordings): Graph's are four levels
-#: deep, and the walks that redact and normalise them would overflow Python's stack.
-MAX_DEPTH = 64
-TOO_DEEP = f"<not recorded: nested deeper than {MAX_DEPTH} levels>"
-
-_SECRET_NAMES = "|".join(sorted(re.escape(n) for n in SECRET_MEMBERS | {"key"}))
-#: A secret member's value in text that is not JSON: ``"k": "..."``, ``'k': '...'`` (a Python
-#: dict sent as text), ``k=...`` (a form), ``k: ...`` (YAML-ish), quoted or not.
-_SECRET_IN_TEXT = re.compile(
-    rf"""(["']?\b(?:{_SECRET_NAMES})\b["']?\s*[:=]\s*)"""
-    r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^,&\s}\]]*)"""
+_SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth")
+#: Query option names holding one of these are secret (``$skiptoken`` is not).
+_SECRET_OPTION_WORDS = ("secret", "password", "access_token", "api_key", "apikey", "sig")
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
 )
 
 
-def _redact_match(match: re.Match[str]) -> str:
-    """The member kept, its value redacted, in the quotes it had."""
-    quote = match.group(2)[:1] if match.group(2)[:1] in {'"', "'"} else ""
-    return f"{match.group(1)}{quote}{REDACTED}{quote}"
+def not_kept(data: bytes, why: str) -> str:
+    """What is kept of a body that is not: its size and why."""
+    return f"<not recorded: {len(data)} bytes, {why}>"
 
 
-def decode_body(data: bytes) -> tuple[Any, bool]:
-    """A body as the journal and recordings keep it, and whether it was cut: ``None`` when
-    empty; the JSON value when it is JSON, or :data:`TOO_DEEP` when nested deeper than
-    :data:`MAX_DEPTH`;
-    else its text (UTF-8, undecodable bytes replaced) up to :data:`MAX_TEXT_BYTES`, with the
-    values of secret members (``"k": "..."``, ``password=...``) redacted, since malformed JSON
-    is where a secret would otherwise slip through."""
+def read_body(data: bytes | None, *, secrets: Iterable[str] = ()) -> Any:
+    """A request or answer body as the journal and recordings keep it: ``None`` when empty;
+    its JSON value with every secret redacted; else a note of its size (see the module)."""
     if not data:
-        return None, False
+        return None
     try:
-        value = json.loads(data, parse_constant=_not_json)
-    except (ValueError, RecursionError):
-        text = data[:MAX_TEXT_BYTES].decode("utf-8", "replace")
-        text = _SECRET_IN_TEXT.sub(_redact_match, text)
-        return text, len(data) > MAX_TEXT_BYTES
-    if nested_deeper_than(value, MAX_DEPTH):
-        return TOO_DEEP, True
-    return value, False
+        value = decode(data)
+    except JsonProblem:
+        return not_kept(data, "not JSON")
+    return redact_body(value, secrets=secrets)
 
 
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """True when ``value`` has containers nested more than ``limit`` deep (without
-    recursion, so a hostile value cannot overflow the stack here)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def redact_body(value: Any, *, operation: str | None = None) -> Any:
-    """A copy of a JSON value with every secret member's value replaced. For uploadPkcs12 the
-    ``key`` (the private key file) is secret too."""
-    # A $batch body may carry an uploadPkcs12 item: its `key` is the private key file.
-    extra = {"key"} if operation in {"uploadPkcs12", "batch"} else set()
-    return _walk(value, SECRET_MEMBERS | extra)
-
-
-def _walk(value: Any, names: frozenset[str] | set[str]) -> Any:
+def redact_body(value: Any, *, secrets: Iterable[str] = ()) -> Any:
+    """A copy of a JSON value with the values of secret members replaced by :data:`REDACTED`
+    (also ``secrets``, the operation's own), and PEM private keys cut out of every string."""
+    names = SECRET_MEMBERS | {s.lower() for s in secrets}
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if k in names and v is not None else _walk(v, names))
+            k: REDACTED
+            if str(k).lower() in names and v is not None
+            else redact_body(v, secrets=names)
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_walk(v, names) for v in value]
+        return [redact_body(v, secrets=names) for v in value]
+    if isinstance(value, str) and "PRIVATE KEY" in value:
+        return _PRIVATE_KEY.sub(REDACTED, value)
     return value
 
 
-def redact_headers(headers: Mapping[str, str] | Any) -> dict[str, str]:
-    """Headers as a plain dict, secret ones redacted (a bearer token keeps its scheme)."""
+def is_secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers as a dict, secret values redacted (a bearer token keeps its scheme); a repeated
+    header's values joined with ``", "``."""
     out: dict[str, str] = {}
-    for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            out[name] = f"{scheme} {REDACTED}".strip()
-        else:
-            out[name] = value
+    for name, value in headers:
+        if is_secret_header(name):
+            scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
+            value = f"{scheme} {REDACTED}".strip()
+        out[name] = f"{out[name]}, {value}" if name in out else value
     return out
+
+
+def redact_query(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Query pairs with the values of secret options (``access_token``, ``code``...) redacted."""
+    return [
+        (n, REDACTED if n.lower().lstrip("$") in SECRET_MEMBERS or is_secret_header(n) else v)
+        for n, v in pairs
+    ]

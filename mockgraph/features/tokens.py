@@ -1,61 +1,36 @@
-"""Test access tokens: the JWT compact form, made (:func:`make_token`) and read (:func:`read_jwt`).
+"""Access tokens in the JWT compact form: test tokens made (:func:`make_token`) and any token's
+claims read (:func:`read_claims`), with PyJWT.
 
-The mock never verifies a signature. Tokens made here are signed with HS256 and the fixed,
-public :data:`SIGNING_KEY` only so that they look like real ones to tools that expect three
-non-empty parts; anyone can mint them, so they prove nothing outside the mock.
+The mock checks no signature unless asked to (``Config.verify_tokens``). Tokens made here are
+signed with HS256 and the fixed, public :data:`SIGNING_KEY` only so that they look like real
+ones to tools that expect three non-empty parts; anyone can mint them, so they prove nothing
+outside the mock.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-import re
+import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import jwt
+
 #: The audience of Graph tokens: v1 tokens use the URL, v2 tokens the resource app id.
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
-GRAPH_AUDIENCES: frozenset[str] = frozenset(
-    {GRAPH_AUDIENCE, GRAPH_AUDIENCE + "/", "00000003-0000-0000-c000-000000000000"}
-)
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_AUDIENCES: frozenset[str] = frozenset({GRAPH_AUDIENCE, GRAPH_AUDIENCE + "/", GRAPH_APP_ID})
 #: Not a secret: published so that anyone may check the HS256 signature of a test token.
-SIGNING_KEY = b"mockgraph-test-tokens-are-not-secret"
+SIGNING_KEY = "mockgraph-test-tokens-are-not-secret"
 #: The tenant id the test tokens claim (a fixed, made-up one).
 TEST_TENANT = "00000000-0000-0000-0000-00000000b2c0"
-
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+TEST_APP = "00000000-0000-0000-0000-00000000a99d"
 
 
 class MalformedToken(ValueError):
-    """A token in JWT form (three dot-separated parts) whose parts do not decode."""
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(part: str, what: str) -> bytes:
-    if not _B64URL.match(part):
-        raise MalformedToken(f"the {what} is not base64url")
-    try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
-        raise MalformedToken(f"the {what} is not base64url") from None
-
-
-def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
-        raise MalformedToken(f"the {what} is not JSON") from None
-    if not isinstance(value, dict):
-        raise MalformedToken(f"the {what} is not a JSON object")
-    return value
+    """A token in JWT form (three dot-separated parts) that does not decode, or whose claims
+    the mock reads have the wrong type; the message never quotes the token."""
 
 
 def make_token(
@@ -81,8 +56,9 @@ def make_token(
         "aud": audience,
         "iss": f"https://sts.windows.net/{TEST_TENANT}/",
         "iat": issued,
+        "nbf": issued,
         "tid": TEST_TENANT,
-        "appid": "00000000-0000-0000-0000-00000000a99d",
+        "appid": TEST_APP,
         "uti": uuid.uuid4().hex,
     }
     if expires_in is not None:
@@ -92,12 +68,7 @@ def make_token(
     if roles is not None:
         payload["roles"] = list(roles)
     payload.update(claims or {})
-    header = {"alg": "HS256", "typ": "JWT"}
-    signing_input = ".".join(
-        _b64encode(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload)
-    )
-    signature = hmac.new(SIGNING_KEY, signing_input.encode("ascii"), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64encode(signature)}"
+    return jwt.encode(payload, SIGNING_KEY, algorithm="HS256")
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -106,24 +77,42 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-def read_jwt(token: str) -> dict[str, Any]:
-    """The claims of a JWT, signature NOT verified. Raises :class:`MalformedToken` when a part
-    is not base64url, the header or payload is not a JSON object, or a claim the mock reads
-    (``exp``, ``nbf``, ``scp``, ``roles``, ``aud``) has the wrong type. The message never
-    quotes the token."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise MalformedToken("a JWT has three dot-separated parts")
-    header_part, payload_part, signature_part = parts
-    if not header_part or not payload_part:
-        raise MalformedToken("the header or payload is empty")
-    _json_object(_b64decode(header_part, "header"), "header")
-    claims = _json_object(_b64decode(payload_part, "payload"), "payload")
-    _b64decode(signature_part, "signature")
-    for name in ("exp", "nbf"):
+def read_claims(
+    token: str, *, key: Any = None, audience: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """The claims of a JWT; with ``key``, its RS256 signature and (``audience``) its audience
+    are checked too. Raises :class:`MalformedToken` when it does not decode or verify, or when
+    a claim the mock reads (``exp``, ``nbf``, ``iat``, ``scp``, ``roles``, ``aud``) has the
+    wrong type: a lifetime must be a finite number, ``nbf`` no later than ``exp``."""
+    options = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
+    try:
+        if key is None:
+            claims = jwt.decode(token, options={"verify_signature": False, **options})
+        else:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=list(audience) if audience is not None else None,
+                options={**options, "verify_aud": audience is not None},
+            )
+    except jwt.InvalidAudienceError:
+        raise MalformedToken("it is not meant for Microsoft Graph") from None
+    except jwt.InvalidSignatureError:
+        raise MalformedToken("its signature does not verify") from None
+    except (jwt.PyJWTError, ValueError, RecursionError):
+        raise MalformedToken("it does not decode") from None
+    for name in ("exp", "nbf", "iat"):
         value = claims.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise MalformedToken(f"the '{name}' claim is not a number")
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise MalformedToken(f"the '{name}' claim is not a finite number")
+    if claims.get("nbf") is not None and claims.get("exp") is not None:
+        if claims["nbf"] > claims["exp"]:
+            raise MalformedToken("its 'nbf' is later than its 'exp'")
     if not isinstance(claims.get("scp", ""), str):
         raise MalformedToken("the 'scp' claim is not a string")
     roles = claims.get("roles", [])

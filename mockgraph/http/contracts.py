@@ -1,41 +1,33 @@
-"""The JSON Schema contracts of ``schemas/``: loaded and compiled once, then used to check
-request bodies (one clear message naming the property path) and the mock's own answers.
+"""The JSON Schema contracts of ``schemas/`` (one per operation, generated from the Graph doc
+pages): loaded and compiled once per app, then used to check request bodies (one message naming
+the property path) and the mock's own answers.
 
-Each definition is compiled twice. ``jsonschema_rs`` (compiled Rust, about a microsecond for a
-create body) gives the verdict on every request and answer; ``jsonschema`` (the reference, whose
-``best_match`` picks the message) explains a body only once it is known to be bad. The fast
-engine answering "valid" is the common case, so a valid request never pays for the pure-Python
-walk (issue 6: it was a third of a create). Where ``jsonschema_rs`` is not installed (it ships
-CPython wheels only) or cannot take a value (a lone surrogate), ``jsonschema`` decides alone.
-
-The two disagree in one known place: JSON Schema patterns are ECMA-262 regexes, whose ``$`` is
-the end of the string, while ``jsonschema`` runs them with Python's ``re``, whose ``$`` also
-matches before a final newline. The fast engine's verdict stands there (``"x\\n"`` is no key set
-id); ``tests/test_contracts.py`` pins that the engines agree everywhere else.
-
-Library exception types never leave this module: a bad request becomes
-:class:`mockgraph.http.errors.BadRequest`, a response problem a list of readable violations.
+Two engines, paired so that they cannot disagree: ``jsonschema_rs`` (compiled; about a
+microsecond for a create body, where the pure-Python walk takes a hundred times that) gives every
+verdict; ``jsonschema``, the reference validator, only words the message of a body already
+refused, picking the most relevant error with ``best_match``. Patterns are ECMA-262 regexes
+for both (``$`` is the end of the string; :func:`ecma_pattern` gives Python's ``re`` that
+meaning), and ``tests/http/test_contracts.py`` checks that the two agree on any body.
+Library exception types never leave this module.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+import jsonschema_rs
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from mockgraph.http.errors import BadRequest
-
-try:
-    import jsonschema_rs as _fast_engine
-except ImportError:  # pragma: no cover - platforms without its wheels
-    _fast_engine = None  # type: ignore[assignment]
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -48,33 +40,63 @@ _TYPE_WORDS = {
 }
 
 
-class FastCheck:
-    """A definition compiled by ``jsonschema_rs``: a verdict, never a message."""
+@lru_cache(maxsize=64)
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled for Python's ``re`` with ECMA-262's meaning of ``$`` (the end of the
+    string; in ``re`` it also matches before a final newline)."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        out.append(char)
+    return re.compile("".join(out))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"does not match {pattern!r}")
+
+
+#: The reference validator, its patterns read as ECMA-262 regexes.
+Reference = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+class Check:
+    """One definition of a contract, compiled by both engines."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        self._validator = (
-            _fast_engine.Draft202012Validator(dict(schema)) if _fast_engine is not None else None
-        )
+        self.schema = dict(schema)
+        self._verdict = jsonschema_rs.Draft202012Validator(self.schema)
+        self._reference = Reference(self.schema)
 
-    def verdict(self, instance: Any) -> bool | None:
-        """True or False; None when there is no fast engine or it cannot take ``instance``."""
-        if self._validator is None:
-            return None
-        try:
-            return bool(self._validator.is_valid(instance))
-        except (ValueError, TypeError, OverflowError, RecursionError):
-            return None
+    def is_valid(self, instance: Any) -> bool:
+        return bool(self._verdict.is_valid(instance))
 
-    def first_problem(self, instance: Any) -> str:
-        """A message for the first error, naming the property path and the keyword only."""
-        assert self._validator is not None
-        error = next(iter(self._validator.iter_errors(instance)))
-        keyword = next((str(p) for p in reversed(error.schema_path) if isinstance(p, str)), "")
-        where = property_path(error.instance_path)
-        subject = f"The property '{where}'" if where else "The request body"
-        if keyword == "pattern":
-            return f"{subject} has an invalid value; expected a value of the documented form."
-        return f"{subject} is invalid ({keyword})."
+    def problems(self, instance: Any) -> list[tuple[str, str]]:
+        """Every way ``instance`` breaks the definition, as (property path, message) pairs,
+        sorted; empty when it is valid."""
+        if self.is_valid(instance):
+            return []
+        found = {
+            (property_path(e.absolute_path), describe(e))
+            for e in self._reference.iter_errors(instance)
+        }
+        return sorted(found) or [("", "The value does not match its contract.")]
+
+    def first_problem(self, instance: Any) -> str | None:
+        """The one message for a refused ``instance`` (``best_match``), or ``None``."""
+        if self.is_valid(instance):
+            return None
+        error = best_match(self._reference.iter_errors(instance))
+        return describe(error) if error is not None else "The value does not match its contract."
 
 
 @dataclass(frozen=True)
@@ -86,42 +108,24 @@ class Contract:
     path: str
     status: int
     schema: Mapping[str, Any]
-    request: Draft202012Validator | None
-    response: Draft202012Validator | None
+    request: Check | None
+    response: Check | None
     permissions: Mapping[str, Sequence[str]] = field(default_factory=dict)
     examples: tuple[str, ...] = ()
-    #: The same definitions compiled by the fast engine (see the module docstring).
-    fast_request: FastCheck | None = field(default=None, compare=False, repr=False)
-    fast_response: FastCheck | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def has_request_body(self) -> bool:
-        return self.request is not None
 
     def check_request(self, body: Any) -> None:
         """Raise :class:`BadRequest` with one message naming the first offending property."""
-        if self.request is None:
-            return
-        verdict = self.fast_request.verdict(body) if self.fast_request is not None else None
-        if verdict:
-            return
-        error = best_match(self.request.iter_errors(body))
-        if error is not None:
-            raise BadRequest(describe(error))
-        if verdict is False and self.fast_request is not None:
-            raise BadRequest(self.fast_request.first_problem(body))
+        problem = self.request.first_problem(body) if self.request is not None else None
+        if problem is not None:
+            raise BadRequest(problem)
 
-    def response_violations(self, body: Any) -> list[str]:
-        """Readable descriptions of every way ``body`` breaks the response contract."""
+    def response_problems(self, body: Any) -> list[tuple[str, str]]:
+        """Every way ``body`` breaks the response contract, as (property path, message)."""
         if self.response is None:
-            return [] if body is None else ["the operation answers no body, but one was sent"]
-        verdict = self.fast_response.verdict(body) if self.fast_response is not None else None
-        if verdict:
-            return []
-        found = sorted(describe(e) for e in self.response.iter_errors(body))
-        if not found and verdict is False and self.fast_response is not None:
-            found = [self.fast_response.first_problem(body)]
-        return found
+            return (
+                [] if body is None else [("", "The operation answers no body, but one was sent.")]
+            )
+        return self.response.problems(body)
 
 
 def property_path(parts: Iterable[str | int]) -> str:
@@ -140,14 +144,13 @@ def describe(error: ValidationError) -> str:
     secret (``k``, ``d``, ``password``...)."""
     path = list(error.absolute_path)
     where = property_path(path)
-    kind = error.validator
-    value: Any = error.validator_value
+    kind, value, instance = error.validator, error.validator_value, error.instance
     schema: Any = error.schema if isinstance(error.schema, dict) else {}
-    instance = error.instance
     if kind == "required" and isinstance(instance, dict):
         missing = [n for n in value if n not in instance]
-        name = property_path([*path, missing[0] if missing else "?"])
-        return f"The property '{name}' is required."
+        return (
+            f"The property '{property_path([*path, missing[0] if missing else '?'])}' is required."
+        )
     if kind == "additionalProperties" and isinstance(instance, dict):
         known = set(schema.get("properties", {}))
         extra = sorted(
@@ -158,11 +161,9 @@ def describe(error: ValidationError) -> str:
     subject = f"The property '{where}'" if where else "The request body"
     if kind == "type":
         names = value if isinstance(value, list) else [value]
-        words = " or ".join(_TYPE_WORDS.get(str(n), str(n)) for n in names)
-        return f"{subject} must be {words}."
+        return f"{subject} must be {' or '.join(_TYPE_WORDS.get(str(n), str(n)) for n in names)}."
     if kind == "enum":
-        allowed = ", ".join(str(v) for v in value)
-        return f"{subject} must be one of: {allowed}."
+        return f"{subject} must be one of: {', '.join(str(v) for v in value)}."
     if kind == "pattern":
         hint = schema.get("description") or "a value of the documented form"
         return f"{subject} has an invalid value; expected {hint}."
@@ -192,11 +193,10 @@ class Contracts(Mapping[str, Contract]):
 
     @classmethod
     def load(cls, directory: Path | Traversable | None = None) -> Contracts:
-        """Load ``*.json`` contracts from ``directory`` (default: the ones shipped in the
-        package). A contract from another directory that is not a valid schema raises
-        ``ValueError``. The shipped contracts are checked against the metaschema by the build
-        and the test suite, not here: checking them is most of a cold start (issue 6)."""
-        root = directory if directory is not None else default_directory()
+        """The ``*.json`` contracts of ``directory`` (default: the ones shipped with the
+        package). A contract of another folder that is not a valid schema raises
+        ``ValueError``; the shipped ones are checked by the build and the tests."""
+        root = directory if directory is not None else packaged("schemas", "schemas")
         loaded = []
         for entry in sorted(root.iterdir(), key=lambda e: e.name):
             if entry.name.endswith(".json"):
@@ -205,14 +205,9 @@ class Contracts(Mapping[str, Contract]):
         return cls(loaded)
 
 
-def default_directory() -> Traversable:
-    """The contracts installed with the package (``schemas/`` of the source tree)."""
-    return packaged("schemas", "schemas")
-
-
 def packaged(subpackage: str, source_dir: str) -> Traversable:
-    """Data shipped as ``mockgraph.<subpackage>``; when ``mockgraph`` is imported straight from
-    a source checkout (``python -m pytest`` in the repo), the top-level ``source_dir``."""
+    """Data shipped as ``mockgraph.<subpackage>``, or, imported from a source checkout that is
+    not installed, the checkout's top-level ``source_dir``."""
     try:
         return resources.files(f"mockgraph.{subpackage}")
     except ModuleNotFoundError:
@@ -220,22 +215,19 @@ def packaged(subpackage: str, source_dir: str) -> Traversable:
 
 
 def compile_contract(schema: Mapping[str, Any], *, check: bool = True) -> Contract:
-    """Build validators for the ``request`` and ``response`` definitions of one contract;
-    with ``check``, first check it is a valid 2020-12 schema (``ValueError`` if not)."""
+    """The :class:`Contract` of one contract document; with ``check``, first check it is a
+    valid 2020-12 schema (``ValueError`` if not)."""
     if check:
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
             raise ValueError(f"contract is not a valid JSON Schema: {exc.message}") from None
-    meta = schema["x-mockgraph"]
-    defs = schema.get("$defs", {})
+    meta, defs = schema["x-mockgraph"], schema.get("$defs", {})
 
-    def root(name: str) -> dict[str, Any] | None:
+    def definition(name: str) -> Check | None:
         if name not in defs:
             return None
-        return {"$schema": schema["$schema"], "$defs": defs, "$ref": f"#/$defs/{name}"}
-
-    request, response = root("request"), root("response")
+        return Check({"$schema": schema["$schema"], "$defs": defs, "$ref": f"#/$defs/{name}"})
 
     return Contract(
         operation=meta["operation"],
@@ -243,10 +235,8 @@ def compile_contract(schema: Mapping[str, Any], *, check: bool = True) -> Contra
         path=meta["path"],
         status=int(meta["status"]),
         schema=schema,
-        request=Draft202012Validator(request) if request is not None else None,
-        response=Draft202012Validator(response) if response is not None else None,
+        request=definition("request"),
+        response=definition("response"),
         permissions=meta.get("permissions", {}),
         examples=tuple(meta.get("examples", ())),
-        fast_request=FastCheck(request) if request is not None else None,
-        fast_response=FastCheck(response) if response is not None else None,
     )

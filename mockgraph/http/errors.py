@@ -1,18 +1,26 @@
-"""Graph errors as exceptions, and the one renderer of Graph's ``{"error": {...}}`` body.
+"""Graph errors as exceptions, and the ONE renderer of Graph's ``{"error": {...}}`` body.
 
-Views, parsing, contracts and the store only ``raise`` a :class:`GraphError`; the app's single
-error handler turns it (and every werkzeug HTTP error) into the body documented in the Graph
-docs' ``concepts/errors.md``: ``code``, ``message`` and an ``innerError`` with ``date``,
-``request-id`` and ``client-request-id``.
+Views, parsing, contracts and the stores only ``raise`` a :class:`GraphError`; :func:`install`
+registers the renderer for it, for every werkzeug HTTP error and for any other exception, so
+every answer that is not a success has the body documented in the Graph docs'
+``concepts/errors.md``: ``code``, ``message`` and an ``innerError`` with ``date``, ``request-id``
+and ``client-request-id``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
+
+from mockgraph.http.codec import encode
+from mockgraph.http.facts import facts_or_none, new_request_id
+
+log = logging.getLogger("mockgraph")
 
 
 class StartupError(Exception):
@@ -40,7 +48,7 @@ class BadRequest(GraphError):
 
 
 class Unauthenticated(GraphError):
-    """No ``Authorization: Bearer`` header, or an expired token."""
+    """No ``Authorization: Bearer`` header, or a token that is expired or not for Graph."""
 
     status = 401
     code = "InvalidAuthenticationToken"
@@ -68,7 +76,7 @@ class MethodNotAllowed(GraphError):
 
 
 class Conflict(GraphError):
-    """A key set with that id exists already."""
+    """An item with that id exists already."""
 
     status = 409
     code = "nameAlreadyExists"
@@ -82,10 +90,17 @@ class PayloadTooLarge(GraphError):
 
 
 class UnsupportedMediaType(GraphError):
-    """A body whose content type is not JSON."""
+    """A body whose content type is not the one the operation takes."""
 
     status = 415
     code = "notSupported"
+
+
+class FailedDependency(GraphError):
+    """A ``$batch`` item not run because an item of its ``dependsOn`` did not succeed."""
+
+    status = 424
+    code = "failedDependency"
 
 
 class TooManyRequests(GraphError):
@@ -95,6 +110,20 @@ class TooManyRequests(GraphError):
     code = "TooManyRequests"
 
 
+class InternalError(GraphError):
+    """A bug in the mock, or a state file that cannot be written: never for client input."""
+
+    status = 500
+    code = "generalException"
+
+
+class BadGateway(GraphError):
+    """The recording proxy's upstream could not be reached, or did not answer with HTTP."""
+
+    status = 502
+    code = "serviceNotAvailable"
+
+
 class ServiceUnavailable(GraphError):
     """An injected outage; carries ``Retry-After``."""
 
@@ -102,50 +131,30 @@ class ServiceUnavailable(GraphError):
     code = "serviceNotAvailable"
 
 
-class BadGateway(GraphError):
-    """The upstream could not be reached, or did not answer with HTTP."""
-
-    status = 502
-    code = "serviceNotAvailable"
-
-
 class GatewayTimeout(GraphError):
-    """The upstream did not answer in time."""
+    """The recording proxy's upstream did not answer in time."""
 
     status = 504
     code = "serviceNotAvailable"
 
 
-class InternalError(GraphError):
-    """A bug in the mock itself: never raised for client input."""
-
-    status = 500
-    code = "generalException"
-
-
-_HTTP_EXCEPTIONS: dict[int, type[GraphError]] = {
-    400: BadRequest,
-    401: Unauthenticated,
-    403: AccessDenied,
-    404: NotFound,
-    405: MethodNotAllowed,
-    413: PayloadTooLarge,
-    415: UnsupportedMediaType,
-    429: TooManyRequests,
-    503: ServiceUnavailable,
+_BY_STATUS: dict[int, type[GraphError]] = {
+    cls.status: cls
+    for cls in (BadRequest, Unauthenticated, AccessDenied, NotFound, MethodNotAllowed)
+    + (PayloadTooLarge, UnsupportedMediaType, TooManyRequests, ServiceUnavailable)
+}
+_HTTP_MESSAGES = {
+    404: "Resource not found for the segment in the request URL.",
+    405: "The HTTP method is not allowed on this resource.",
+    413: "The request body is larger than the limit.",
 }
 
 
 def from_http_exception(exc: HTTPException) -> GraphError:
-    """Map a werkzeug HTTP error (routing's 404/405, the 413 of the size limit) to a GraphError."""
+    """A werkzeug HTTP error (routing's 404/405, the size limit's 413) as a GraphError."""
     status = exc.code or 500
-    cls = _HTTP_EXCEPTIONS.get(status, InternalError if status >= 500 else BadRequest)
-    messages = {
-        404: "Resource not found for the segment in the request URL.",
-        405: "The HTTP method is not allowed on this resource.",
-        413: "The request body is larger than the limit.",
-    }
-    error = cls(messages.get(status, exc.description or exc.name))
+    cls = _BY_STATUS.get(status, InternalError if status >= 500 else BadRequest)
+    error = cls(_HTTP_MESSAGES.get(status, exc.description or exc.name))
     valid = getattr(exc, "valid_methods", None)
     if status == 405 and valid:
         error.headers["Allow"] = ", ".join(sorted(valid))
@@ -154,26 +163,37 @@ def from_http_exception(exc: HTTPException) -> GraphError:
 
 def graph_date(now: datetime | None = None) -> str:
     """The ``innerError.date`` format Graph uses: UTC, seconds, no offset."""
-    moment = now or datetime.now(UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def error_body(
-    error: GraphError,
-    *,
-    request_id: str,
-    client_request_id: str,
-    now: datetime | None = None,
-) -> dict[str, Any]:
+def error_body(error: GraphError, *, request_id: str, client_request_id: str) -> dict[str, Any]:
     """The one shape of every error answer."""
-    return {
-        "error": {
-            "code": error.code,
-            "message": error.message,
-            "innerError": {
-                "date": graph_date(now),
-                "request-id": request_id,
-                "client-request-id": client_request_id,
-            },
-        }
-    }
+    inner = {"date": graph_date(), "request-id": request_id, "client-request-id": client_request_id}
+    return {"error": {"code": error.code, "message": error.message, "innerError": inner}}
+
+
+def render_error(error: GraphError) -> Response:
+    """The ONE renderer of error answers: Graph's body, the error's status and headers."""
+    known = facts_or_none()
+    request_id = known.request_id if known else new_request_id()
+    client_request_id = known.client_request_id if known else request_id
+    body = error_body(error, request_id=request_id, client_request_id=client_request_id)
+    if known is not None:
+        known.answer = body
+    response = Response(encode(body), status=error.status, headers=error.headers)
+    response.content_type = "application/json"
+    return response
+
+
+def _render_any(error: Exception) -> Response:
+    if isinstance(error, GraphError):
+        return render_error(error)
+    if isinstance(error, HTTPException):
+        return render_error(from_http_exception(error))
+    log.exception("unexpected error in mockgraph (a bug in the mock, not in the client)")
+    return render_error(InternalError("An unexpected error occurred in the mock server."))
+
+
+def install(app: Flask) -> None:
+    """Render every exception ``app`` meets with :func:`render_error`."""
+    app.register_error_handler(Exception, _render_any)

@@ -1,38 +1,45 @@
-"""OData query options of the key set list: ``$top``, ``$skip``, ``$skiptoken``, ``$select``,
-``$orderby``, ``$filter``, ``$count`` parsed into one :class:`ListQuery`, and the
-``@odata.nextLink`` that continues it.
+"""OData query options: ``$top``, ``$skip``, ``$skiptoken``, ``$select``, ``$orderby``,
+``$filter`` and ``$count``, parsed into a :class:`Query`, and the ``@odata.nextLink`` that
+continues a page.
 
 Per ``concepts/query-parameters.md``, on the beta endpoint the ``$`` prefix is optional; option
-names are matched case-insensitively. Unknown or malformed system options raise
-:class:`mockgraph.http.errors.BadRequest`, as Graph answers them.
+names are matched case-insensitively. An option an operation does not support, a malformed one,
+or one given twice is a :class:`~mockgraph.http.errors.BadRequest`, as Graph answers them;
+other (custom) options are the client's business (OData 4.01, 5.2).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from mockgraph.http.codec import JsonProblem, decode, encode
 from mockgraph.http.errors import BadRequest
 
-SUPPORTED = ("top", "skip", "skiptoken", "select", "orderby", "filter", "count")
-#: Options Graph knows but this resource does not support.
-UNSUPPORTED = ("search", "expand", "format", "apply", "compute", "levels", "deltatoken", "index")
-SELECTABLE = ("id", "keys")
+SYSTEM_OPTIONS = frozenset(
+    {"top", "skip", "skiptoken", "select", "orderby", "filter", "count", "search", "expand"}
+    | {"format", "apply", "compute", "levels", "deltatoken", "index"}
+)
+#: The options of a collection that can be paged; a single item takes ``select`` only.
+PAGING = frozenset({"top", "skip", "skiptoken", "select", "orderby", "filter", "count"})
+#: concepts/query-parameters.md: "Use of $count is not supported in Azure AD B2C tenants",
+#: which is where these resources live (the generic OpenAPI lists it).
+NO_COUNT = "Query option '$count' is not supported in Azure AD B2C tenants."
 
 _STRING = r"'((?:[^']|'')*)'"
 _EQ = re.compile(r"^\s*id\s+eq\s+" + _STRING + r"\s*$", re.IGNORECASE)
 _STARTSWITH = re.compile(r"^\s*startswith\(\s*id\s*,\s*" + _STRING + r"\s*\)\s*$", re.IGNORECASE)
 _ORDERBY = re.compile(r"^\s*id(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
+_NUMBER = re.compile(r"\s*\d{1,9}\s*")
 
 
 @dataclass(frozen=True)
-class ListQuery:
-    """What a list request asks for."""
+class Query:
+    """What a request asks for with its query options."""
 
     top: int
     skip: int = 0
@@ -45,90 +52,80 @@ class ListQuery:
     names: tuple[tuple[str, str], ...] = ()
 
 
-def _option_name(raw: str) -> str | None:
-    """``$Top`` / ``top`` -> ``top``; ``None`` for a non-system (custom) option."""
-    name = raw[1:] if raw.startswith("$") else raw
-    lowered = name.lower()
-    if lowered in SUPPORTED or lowered in UNSUPPORTED:
-        return lowered
-    if raw.startswith("$"):
-        raise BadRequest(f"Query option '{raw}' is not supported.")
-    return None
-
-
-def parse_list_query(
-    args: Iterable[tuple[str, str]], *, default_top: int, max_top: int
-) -> ListQuery:
-    """Parse the query string pairs of ``GET /keySets``; raises :class:`BadRequest`."""
+def parse_query(
+    args: Iterable[tuple[str, str]],
+    *,
+    supported: Collection[str],
+    selectable: Collection[str],
+    type_name: str,
+    default_top: int = 100,
+    max_top: int = 999,
+) -> Query:
+    """The options of ``args`` (the query string's pairs) that ``supported`` names; any other
+    system option is refused. ``selectable`` are the properties ``$select`` may name and
+    ``type_name`` their type (``microsoft.graph.trustFrameworkKeySet``) for the message."""
     values: dict[str, str] = {}
     names: list[tuple[str, str]] = []
     for raw, value in args:
-        name = _option_name(raw)
-        if name is None:
-            continue  # custom query options are the client's business (OData 4.01, 5.2)
-        if name in UNSUPPORTED:
-            raise BadRequest(f"Query option '{raw}' is not supported on key sets.")
+        bare = raw[1:] if raw.startswith("$") else raw
+        name = bare.lower()
+        if name not in SYSTEM_OPTIONS:
+            if raw.startswith("$"):
+                raise BadRequest(f"Query option '{raw}' is not supported.")
+            continue
+        if name == "count" and "count" in supported and value.strip().lower() == "true":
+            raise BadRequest(NO_COUNT)
+        if name not in supported:
+            raise BadRequest(f"Query option '{raw}' is not supported on this resource.")
         if name in values:
             raise BadRequest(f"Query option '{raw}' was given more than once.")
         values[name] = value
         names.append((name, raw))
-
-    top = _integer(values, "top", default_top, low=1, high=max_top)
-    skip = _integer(values, "skip", 0, low=0, high=None)
-    count = values.get("count")
-    if count is not None:
-        if count.lower() == "true":
-            # concepts/query-parameters.md: "Use of $count is not supported in Azure AD B2C
-            # tenants", which is where key sets live; the OpenAPI's $count is generic.
-            raise BadRequest("Query option '$count' is not supported in Azure AD B2C tenants.")
-        if count.lower() != "false":
-            raise BadRequest("Query option '$count' must be true or false.")
-
-    select = None
-    if "select" in values:
-        parts = tuple(p.strip() for p in values["select"].split(","))
-        for part in parts:
-            if part not in SELECTABLE:
-                raise BadRequest(
-                    f"Could not find a property named '{part}' on type "
-                    "'microsoft.graph.trustFrameworkKeySet'."
-                )
-        select = tuple(p for p in SELECTABLE if p in parts)
-
+    if values.get("count", "false").strip().lower() != "false":
+        raise BadRequest("Query option '$count' must be true or false.")
     descending = False
     if "orderby" in values:
         match = _ORDERBY.match(values["orderby"])
         if not match:
-            raise BadRequest("Only '$orderby=id' and '$orderby=id desc' are supported on key sets.")
+            raise BadRequest("Only '$orderby=id' and '$orderby=id desc' are supported.")
         descending = (match.group(1) or "").lower() == "desc"
-
-    filter_eq = filter_prefix = None
-    if "filter" in values:
-        expression = values["filter"]
-        if m := _EQ.match(expression):
-            filter_eq = m.group(1).replace("''", "'")
-        elif m := _STARTSWITH.match(expression):
-            filter_prefix = m.group(1).replace("''", "'")
-        else:
-            raise BadRequest(
-                "Invalid filter clause: only \"id eq '...'\" and \"startswith(id,'...')\" "
-                "are supported on key sets."
-            )
-
     after = None
     if "skiptoken" in values:
         after, token_desc = decode_skiptoken(values["skiptoken"])
         if token_desc != descending:
             raise BadRequest("The $skiptoken does not belong to this $orderby.")
-    return ListQuery(
-        top=top,
-        skip=skip,
+    filter_eq, filter_prefix = _filter(values.get("filter"))
+    return Query(
+        top=_integer(values, "top", default_top, low=1, high=max_top),
+        skip=_integer(values, "skip", 0, low=0, high=None),
         after=after,
         descending=descending,
-        select=select,
+        select=_select(values.get("select"), selectable, type_name),
         filter_eq=filter_eq,
         filter_prefix=filter_prefix,
         names=tuple(names),
+    )
+
+
+def _select(raw: str | None, selectable: Collection[str], type_name: str) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    for part in parts:
+        if part not in selectable:
+            raise BadRequest(f"Could not find a property named '{part}' on type '{type_name}'.")
+    return tuple(p for p in selectable if p in parts)
+
+
+def _filter(expression: str | None) -> tuple[str | None, str | None]:
+    if expression is None:
+        return None, None
+    if m := _EQ.match(expression):
+        return m.group(1).replace("''", "'"), None
+    if m := _STARTSWITH.match(expression):
+        return None, m.group(1).replace("''", "'")
+    raise BadRequest(
+        "Invalid filter clause: only \"id eq '...'\" and \"startswith(id,'...')\" are supported."
     )
 
 
@@ -136,46 +133,47 @@ def _integer(values: dict[str, str], name: str, default: int, *, low: int, high:
     raw = values.get(name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\s*\d{1,9}\s*", raw):
-        raise BadRequest(f"Invalid value '{raw}' for query option '${name}': expected an integer.")
+    if not _NUMBER.fullmatch(raw):
+        raise BadRequest(f"Invalid value for query option '${name}': expected an integer.")
     number = int(raw)
     if number < low or (high is not None and number > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadRequest(f"Invalid value '{raw}' for query option '${name}': it must be {bound}.")
+        raise BadRequest(f"Invalid value for query option '${name}': it must be {bound}.")
     return number
 
 
 def encode_skiptoken(after: str, descending: bool) -> str:
     """An opaque cursor: the last id served and the direction."""
-    raw = json.dumps({"a": after, "d": descending}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return base64.urlsafe_b64encode(encode({"a": after, "d": descending})).decode().rstrip("=")
 
 
 def decode_skiptoken(token: str) -> tuple[str, bool]:
     """Inverse of :func:`encode_skiptoken`; a token not made by it raises :class:`BadRequest`."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after, descending = data["a"], data["d"]
-        if isinstance(after, str) and isinstance(descending, bool):
-            return after, descending
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        data = decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if isinstance(data, dict) and isinstance(data.get("a"), str):
+            if isinstance(data.get("d"), bool):
+                return data["a"], data["d"]
+    except (ValueError, JsonProblem, binascii.Error):
         pass
     raise BadRequest("The $skiptoken is not valid.")
 
 
-def next_link(base_url: str, query: ListQuery, last_id: str) -> str:
-    """The absolute URL of the next page: every option of the request as the client named it,
-    ``$skip`` consumed, and a fresh ``$skiptoken``."""
+def next_link(base_url: str, query: Query, *, last_id: str | None = None, skip: int = 0) -> str:
+    """The absolute URL of the next page: the request's options as the client named them, and
+    a cursor (``$skiptoken`` after ``last_id``) or, for a list without ids, ``$skip``."""
     params: list[tuple[str, str]] = []
     for name, raw in query.names:
-        if name in {"skip", "skiptoken"}:
-            continue
-        params.append((raw, _value(query, name)))
-    params.append(("$skiptoken", encode_skiptoken(last_id, query.descending)))
+        if name not in {"skip", "skiptoken"}:
+            params.append((raw, _value(query, name)))
+    if last_id is not None:
+        params.append(("$skiptoken", encode_skiptoken(last_id, query.descending)))
+    else:
+        params.append(("$skip", str(skip)))
     return base_url + "?" + urlencode(params, safe="$'(),")
 
 
-def _value(query: ListQuery, name: str) -> str:
+def _value(query: Query, name: str) -> str:
     if name == "top":
         return str(query.top)
     if name == "select":

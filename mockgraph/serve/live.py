@@ -33,13 +33,12 @@ from werkzeug.serving import (
 
 from mockgraph.app import create_app
 from mockgraph.config import Config
-from mockgraph.features.control import reset as reset_state
-from mockgraph.features.journal import Entry, journal_of
-from mockgraph.features.statefile import load_state, parse_state
+from mockgraph.features.journal import Entry
+from mockgraph.features.statefile import Items, load_file, parse_document
 from mockgraph.http.errors import StartupError
+from mockgraph.http.intake import is_loopback
 from mockgraph.resources.keysets.models import KeySet
-from mockgraph.resources.keysets.store import Store
-from mockgraph.serve.production import base_url
+from mockgraph.resources.store import Store
 from mockgraph.state import MockGraph, mockgraph
 
 if TYPE_CHECKING:
@@ -56,7 +55,10 @@ SeedSource = str | os.PathLike[str] | Mapping[str, Any] | Iterable[KeySet]
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without its access log line per request (the journal has them)."""
+    """Werkzeug's handler without its access log line per request (the journal has them), and
+    with a socket timeout: an idle or stalled connection gives its thread back."""
+
+    timeout = 60
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
@@ -67,8 +69,9 @@ class MockGraphServer:
     background thread.
 
     ``config`` builds a new app (``Config()`` when both are omitted); ``app`` serves an app made
-    with :func:`mockgraph.create_app`; passing both is a ``ValueError``. ``Config.host`` and
-    ``Config.port`` are those of ``mockgraph serve`` and are not used here.
+    with :func:`mockgraph.create_app`; passing both is a ``ValueError``. A ``host`` that is not
+    a loopback address is refused unless ``allow_remote`` (the mock accepts any token).
+    ``Config.host`` and ``Config.port`` are those of ``mockgraph serve`` and are not used here.
     """
 
     def __init__(
@@ -78,9 +81,14 @@ class MockGraphServer:
         app: Flask | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        allow_remote: bool = False,
     ) -> None:
         if app is not None and config is not None:
             raise ValueError("pass a config or an app, not both")
+        if not is_loopback(host) and not allow_remote:
+            raise ValueError(
+                f"{host} is not a loopback address; pass allow_remote=True to serve it"
+            )
         self._app: Flask = app if app is not None else create_app(config)
         mockgraph(self._app)  # a TypeError/KeyError now rather than on the first request
         self._host = host
@@ -98,7 +106,7 @@ class MockGraphServer:
 
     @property
     def state(self) -> MockGraph:
-        """The app's bundle: config, contracts, store and services."""
+        """The app's state: config, contracts, stores, journal."""
         return mockgraph(self._app)
 
     @property
@@ -106,31 +114,32 @@ class MockGraphServer:
         return self.state.config
 
     @property
-    def store(self) -> Store:
+    def store(self) -> Store[KeySet]:
         """The key sets being served: read them, or seed them (see :meth:`seed`)."""
-        return self.state.store
+        store: Store[KeySet] = self.state.stores["keySets"]
+        return store
 
     @property
     def requests(self) -> list[Entry]:
         """The journal, oldest first: every exchange answered since the last reset (at most
-        ``Config.journal_size``, and fewer once their bodies pass ``Config.journal_bytes``),
-        secrets redacted."""
-        return journal_of(self.state).entries()
+        ``Config.journal_size``, and fewer once they pass ``Config.journal_bytes``), secrets
+        redacted."""
+        return self.state.journal.entries()
 
     def reset(self) -> None:
-        """Store back to how the app started, journal cleared, clock and fault counters back to
-        the Config: what ``POST /_mockgraph/reset`` does."""
-        reset_state(self.state)
+        """Stores back to how the app started, journal cleared, clock and fault counters back
+        to the Config: what ``POST /_mockgraph/reset`` does."""
+        self.state.reset()
 
-    def seed(self, source: SeedSource) -> list[KeySet]:
-        """Add key sets (replacing any with the same id) from a state file path, a state
-        document or :class:`~mockgraph.KeySet` objects; returns the key sets added. A bad file
-        or document raises :class:`~mockgraph.features.statefile.InvalidState` and adds nothing."""
-        return seed_store(self.store, source)
+    def seed(self, source: SeedSource) -> list[Any]:
+        """Add items (replacing any with the same id) from a state file path, a state document
+        or :class:`~mockgraph.KeySet` objects; returns the items added. A bad file or document
+        raises :class:`~mockgraph.features.statefile.InvalidState` and adds nothing."""
+        return seed_state(self.state, source)
 
     def reconfigure(self, config: Config | None = None, *, app: Flask | None = None) -> None:
         """Serve a new app from now on: built from ``config`` with the current app's compiled
-        contracts (cheap), or ``app``. Its store and journal start empty; the URL stays.
+        contracts (cheap), or ``app``. Its stores and journal start empty; the URL stays.
         Requests in flight finish on the old app."""
         if app is not None and config is not None:
             raise ValueError("pass a config or an app, not both")
@@ -156,13 +165,14 @@ class MockGraphServer:
     @property
     def root_url(self) -> str:
         """``http://127.0.0.1:<port>``: where ``/_mockgraph/...`` lives."""
-        return self.url.removesuffix("/beta")
+        bare = self._host.strip("[]")
+        return f"http://{f'[{bare}]' if ':' in bare else bare}:{self.port}"
 
     @property
     def url(self) -> str:
         """The Graph base URL, ``http://127.0.0.1:<port>/beta``: append
         ``/trustFramework/keySets``."""
-        return base_url(self._host, self.port)
+        return self.root_url + "/beta"
 
     def _bound(self) -> BaseWSGIServer:
         if self._server is None:
@@ -268,24 +278,25 @@ class MockGraphServer:
         return f"<MockGraphServer {where}>"
 
 
-def keysets_from(source: SeedSource) -> list[KeySet]:
-    """The key sets of a seed source (see :data:`SeedSource`); raises
+def items_from(state: MockGraph, source: SeedSource) -> Items:
+    """The items of a seed source (see :data:`SeedSource`); raises
     :class:`~mockgraph.features.statefile.InvalidState` for a bad file or document."""
     if isinstance(source, str | os.PathLike):
-        return load_state(source)
+        return load_file(source, state.resources)
     if isinstance(source, Mapping):
-        return parse_state(source, "the seed document")
+        return parse_document(source, state.resources, "the seed document")
     keysets = list(source)
     for item in keysets:
         if not isinstance(item, KeySet):
             raise TypeError(f"seed with KeySet objects, not {type(item).__name__}")
-    return keysets
+    return {"keySets": keysets}
 
 
-def seed_store(store: Store, source: SeedSource) -> list[KeySet]:
-    """Add the key sets of ``source`` to ``store``, replacing those with the same id (ids
+def seed_state(state: MockGraph, source: SeedSource) -> list[Any]:
+    """Add the items of ``source`` to ``state``'s stores, replacing those with the same id (ids
     compare case-insensitively); returns them."""
-    keysets = keysets_from(source)
-    if keysets:
-        store.load([*store, *keysets])
-    return keysets
+    items = items_from(state, source)
+    added = [item for found in items.values() for item in found]
+    if added:
+        state.load({name: [*store, *items.get(name, ())] for name, store in state.stores.items()})
+    return added

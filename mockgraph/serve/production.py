@@ -48,9 +48,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from mockgraph.config import CONTROL_PATH, Config
-from mockgraph.features.faults import FAULT_HEADER
 from mockgraph.http.errors import StartupError
-from mockgraph.resources.keysets.views import COLLECTION
+from mockgraph.http.facts import DELAY_KEY
+from mockgraph.state import mockgraph
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -68,31 +68,13 @@ DRAIN_SECONDS = 30.0
 #: Whether granian's adapter may answer a request on its event loop, from the request's WSGI
 #: environ (its body already received): see :func:`run` and :func:`quick_requests`.
 InlineRule = Callable[[dict[str, Any]], bool]
-#: The methods that never change the store.
-_READS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: The writes quick enough for the event loop: a store update and its rendering, in
-#: microseconds. Every other POST (generateKey, uploadCertificate, uploadPkcs12, $batch) may
-#: take long: see :func:`quick_requests`.
-_QUICK_WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
-_QUICK_POST_ENDS = (COLLECTION, "/uploadSecret", "/microsoft.graph.uploadSecret")
-_FAULT_KEY = "HTTP_" + FAULT_HEADER.upper().replace("-", "_")
 #: Writes with a larger body go to a thread: a valid 700 KB create takes ~0.1 s to parse, and
-#: jsonschema's explanation of a bad one of that size ~2 s, while the loop would serve nobody.
+#: the explanation of a bad one of that size longer, while the loop would serve nobody.
 QUICK_BODY_BYTES = 16 * 1024
 
 _STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)
 )
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def base_url(host: str, port: int) -> str:
@@ -134,47 +116,36 @@ def choose_server(requested: str = "auto", *, dev: bool = False) -> str:
     return requested
 
 
-def quick_requests(config: Config) -> InlineRule | None:
-    """The requests of a mockgraph app built from ``config`` that granian's adapter answers
-    on its event loop (``run(..., inline=quick_requests(config))``); ``None``: none of them.
+def quick_requests(app: Flask) -> InlineRule | None:
+    """The requests of a mockgraph app that granian's adapter answers on its event loop; the
+    others go to a thread, where waiting stalls no other client. ``None``: none of them.
 
-    On the loop, a request costs no thread handoff (about 300 us of CPU less, nearly twice
-    the requests per second: this module's docstring); but while the app answers it, the
-    loop serves nobody else. So only requests that hold the GIL and never wait go there:
-    reads, and the writes that only update the store (create, update, delete, uploadSecret)
-    with a body of at most :data:`QUICK_BODY_BYTES`. These go to a thread instead, where
-    waiting stalls no other client:
-
-    - generateKey: RSA-2048 generation takes about 120 ms, with the GIL released;
-    - uploadCertificate and uploadPkcs12 (key derivation for the password), and ``$batch``,
-      whose items may be any of these;
-    - every write with ``state_file`` set: its answer waits for an ``fsync``;
-    - everything under the control API (``/_mockgraph``: a state dump or load of any size);
-    - a request carrying the ``X-MockGraph-Fault`` header (it may ask for a delay), and every
-      request with ``faults`` or ``record_dir`` set (delays; a file written per exchange).
-
-    A new write route goes to a thread until it is added here (a test lists them all).
-    """
-    if config.faults or config.record_dir is not None:
+    On the loop a request costs no thread handoff (about twice the requests per second,
+    ``benchmarks/README.md``), but while the app answers it the loop serves nobody else, so
+    only requests that hold the GIL and never wait go there: an operation of a resource that
+    is not ``blocking`` in its table, with a body of at most :data:`QUICK_BODY_BYTES`, in an
+    app that neither records (a file per exchange) nor keeps a state file (an ``fsync`` per
+    write). The control API and ``$batch`` go to a thread."""
+    mock = mockgraph(app)
+    if mock.recorder is not None:
         return None
-    writes_wait = config.state_file is not None
-    big = QUICK_BODY_BYTES
+    writes_wait = mock.persistence is not None
+    adapter = app.url_map.bind("localhost")
 
     def quick(environ: dict[str, Any]) -> bool:
-        path: str = environ["PATH_INFO"]
-        if path.startswith(CONTROL_PATH) or _FAULT_KEY in environ:
+        try:
+            endpoint, _ = adapter.match(environ["PATH_INFO"], environ["REQUEST_METHOD"])
+        except Exception:  # not found, wrong method: an error answer, quick to make
+            return not environ["PATH_INFO"].startswith(CONTROL_PATH)
+        operation = mock.operations.get(str(endpoint))
+        if operation is None or operation.blocking:
             return False
-        method: str = environ["REQUEST_METHOD"]
-        if method in _READS:
+        if operation.reads:
             return True
-        if writes_wait:
-            return False
         length = environ.get("CONTENT_LENGTH")
-        if length and (not length.isdigit() or int(length) > big):
-            return False  # a large body: parsing, or explaining why it is bad, takes long
-        if method in _QUICK_WRITE_METHODS:
-            return True
-        return method == "POST" and path.endswith(_QUICK_POST_ENDS)
+        if writes_wait or (length and (not length.isdigit() or int(length) > QUICK_BODY_BYTES)):
+            return False
+        return True
 
     return quick
 
@@ -498,11 +469,14 @@ def _asgi(
             environ["CONTENT_LENGTH"] = str(len(received))
             body = b"" if len(received) > limit else received
         environ["wsgi.input"] = io.BytesIO(body)
+        environ[DELAY_KEY] = 0.0  # an injected delay is waited out here, holding no thread
         if inline is not None and inline(environ):
             status, headers, chunks = _call_wsgi(app, environ)
         else:
             loop = asyncio.get_running_loop()
             status, headers, chunks = await loop.run_in_executor(pool, _call_wsgi, app, environ)
+        if environ[DELAY_KEY]:
+            await asyncio.sleep(environ[DELAY_KEY])
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": chunks})
 

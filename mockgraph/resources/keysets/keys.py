@@ -1,15 +1,14 @@
 """Key material of policy keys: generated RSA and oct keys, secrets, certificates and PFX files.
 
-Every public function returns a :class:`mockgraph.resources.keysets.models.Key` whose members follow RFC 7517/7518
-(JWK): integers are base64url without padding (RFC 7518 section 6.3.1), ``x5c`` entries are
-standard base64 of DER (RFC 7517 section 4.7), ``x5t`` is base64url of the SHA-1 of the DER
-(section 4.8). Private members (``k``, ``d``, ``p``, ``q``, ``dp``, ``dq``, ``qi``) are kept in
-the Key for the store; :meth:`Key.public` leaves them out of every response.
+Every public function returns a :class:`~mockgraph.resources.keysets.models.Key` whose members
+follow RFC 7517/7518 (JWK): integers are base64url without padding (RFC 7518 section 6.3.1),
+``x5c`` entries are standard base64 of DER (RFC 7517 section 4.7), ``x5t`` is base64url of the
+SHA-1 of the DER (section 4.8). Private members (``k``, ``d``, ``p``, ``q``, ``dp``, ``dq``,
+``qi``) are kept in the Key for the store; :meth:`Key.public` leaves them out of every answer.
 
-Bad client input raises :class:`mockgraph.http.errors.BadRequest` (400) with a message that never
-contains the uploaded secret, key or password; no ``ValueError``, ``binascii.Error`` or
-``cryptography`` exception leaves this module for client input. Key parsing is done by the
-``cryptography`` package; only base64 is decoded here (with the stdlib).
+Bad client input raises :class:`~mockgraph.http.errors.BadRequest` (400) with a message that
+never contains the uploaded secret, key or password; no ``cryptography`` exception leaves this
+module for client input.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from dataclasses import replace
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -49,7 +48,6 @@ __all__ = [
 #: RFC 7638 section 3.2: the members that enter the thumbprint, per key type.
 _THUMBPRINT_MEMBERS: dict[str, tuple[str, ...]] = {
     "RSA": ("e", "kty", "n"),
-    "EC": ("crv", "kty", "x", "y"),
     "oct": ("k", "kty"),
 }
 
@@ -77,7 +75,7 @@ def jwk_thumbprint(members: Mapping[str, str]) -> str:
     """RFC 7638 JWK thumbprint: SHA-256 over the required members' canonical JSON, base64url.
 
     ``members`` may be a whole JWK: only the members required for its ``kty`` (``e``, ``kty``,
-    ``n`` for RSA; ``crv``, ``kty``, ``x``, ``y`` for EC; ``k``, ``kty`` for oct) are hashed, in
+    ``n`` for RSA; ``k``, ``kty`` for oct) are hashed, in
     lexicographic order, without whitespace. The result is 43 characters.
 
     Raises ``ValueError`` for another ``kty`` or a missing required member (a bug in the caller).
@@ -145,12 +143,11 @@ def certificate_key(key: str) -> Key:
     (whitespace inside base64 is ignored). A PEM file may hold a chain: ``x5c`` then lists every
     certificate in file order, the first being the key's own. The Key has ``use`` sig, ``x5c``,
     ``x5t`` (base64url SHA-1 of the DER), ``kid`` equal to ``x5t`` as B2C shows the thumbprint,
-    and ``nbf``/``exp`` from the certificate's validity. An RSA public key gives ``kty`` RSA with
-    ``n``/``e``; an EC public key gives ``kty`` EC with ``x5c``/``x5t`` only, since
-    trustFrameworkKey has no ``crv``/``x``/``y`` members.
+    and ``nbf``/``exp`` from the certificate's validity, ``kty`` RSA with ``n``/``e``.
 
     Raises :class:`BadRequest` when ``key`` is empty, not base64, not a certificate, or holds a
-    public key that is neither RSA nor EC.
+    public key that is not RSA: the key resource page allows the key types rsa and oct only,
+    and a key set must be read back and written again as it is.
     """
     if not key.strip():
         raise BadRequest("The value of 'key' must not be empty.")
@@ -175,12 +172,11 @@ def pkcs12_key(key: str, password: str | None) -> Key:
     encoded; ``None`` or ``""`` open a PFX made without one (PKCS#12 tools write an absent and
     an empty password alike). The public members are those of :func:`certificate_key` for the
     certificate that belongs to the private key (``x5c``: that certificate, then the file's other
-    certificates); an RSA private key adds ``d``, ``p``, ``q``, ``dp``, ``dq``, ``qi``. An EC
-    private key is accepted but not kept (see :func:`certificate_key` for EC).
+    certificates); an RSA private key adds ``d``, ``p``, ``q``, ``dp``, ``dq``, ``qi``.
 
     Raises :class:`BadRequest` when ``key`` is empty or not base64, when the file cannot be read
     with ``password`` (a wrong password and a broken file look the same), when it has no private
-    key, no certificate for that key, or a key type other than RSA or EC. The password never
+    key, no certificate for that key, or a key type other than RSA. The password never
     appears in a message, an exception (the library's exception is not chained) or the Key.
     """
     if not key.strip():
@@ -251,9 +247,7 @@ def _certificate_chain_key(
     if isinstance(public_key, rsa.RSAPublicKey):
         key = _rsa_key(public_key, rsa_private, use="sig", nbf=nbf, exp=exp, kid=x5t)
         return replace(key, x5c=x5c, x5t=x5t)
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        return Key(kid=x5t, kty="EC", use="sig", x5c=x5c, x5t=x5t, nbf=nbf, exp=exp)
-    raise BadRequest("The certificate's public key type is not supported; use an RSA or EC key.")
+    raise BadRequest("The certificate's key type is not supported: policy keys are RSA or oct.")
 
 
 def _rsa_key(

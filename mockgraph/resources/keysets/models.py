@@ -1,6 +1,7 @@
-"""Plain data of the mocked resource: trustFrameworkKeySet and trustFrameworkKey.
+"""Plain data of the key sets resource: trustFrameworkKeySet and trustFrameworkKey, and the
+rules every key set obeys however it was made (a body, an upload, a state file).
 
-No Flask and no I/O here: the store keeps these, parsing makes them, rendering reads them.
+No Flask and no I/O here: the store keeps these, the schemas make them, the views render them.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ SECRET_FIELDS: frozenset[str] = frozenset({"k", "d", "p", "q", "dp", "dq", "qi"}
 #: which characters B2C allows; these are those of its portal's key names, and no more. The
 #: request contracts (``mockgraph contracts build``) and the parser both use this one pattern.
 KEYSET_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,256}$"
+#: The id prefix B2C gives policy keys (the create page's example: keyset1 -> B2C_1A_keyset1).
+B2C_PREFIX = "B2C_1A_"
+#: The key resource page: "The valid values are rsa, oct" (compared in any letter case).
+KEY_TYPES = ("RSA", "oct")
+#: keys_v2 statuses (the keys_v2 update page).
+STATUSES = ("enabled", "disabled")
 
 #: Every member of trustFrameworkKey, in the order the resource page lists them.
 KEY_FIELDS: tuple[str, ...] = (
     "kid", "kty", "use", "x5c", "x5t", "e", "d", "n", "p", "q", "dp", "dq", "qi", "k", "nbf", "exp",
 )  # fmt: skip
-
-
-#: The members rendered in answers, in the resource page's order.
 _READABLE: tuple[str, ...] = tuple(name for name in KEY_FIELDS if name not in SECRET_FIELDS)
 
 
@@ -57,7 +61,7 @@ class Key:
         return out
 
     def to_state(self) -> dict[str, Any]:
-        """Every member that is set, secrets included: for state dumps, never for answers."""
+        """Every member that is set, secrets included: for state files, never for answers."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -65,20 +69,12 @@ class Key:
                 out[f.name] = list(value) if f.name == "x5c" else value
         return out
 
-    @classmethod
-    def from_state(cls, data: dict[str, Any]) -> Key:
-        """Inverse of :meth:`to_state`; unknown members raise ``TypeError``."""
-        values = dict(data)
-        if values.get("x5c") is not None:
-            values["x5c"] = tuple(values["x5c"])
-        return cls(**values)
-
     def with_status(self, status: str) -> Key:
         return replace(self, status=status)
 
-    def is_active_at(self, now: int) -> bool:
-        """True when ``nbf <= now < exp``; a missing bound is open."""
-        if self.nbf is not None and now < self.nbf:
+    def is_active_at(self, now: float) -> bool:
+        """True when ``nbf <= now < exp`` and not disabled; a missing bound is open."""
+        if self.status == "disabled" or (self.nbf is not None and now < self.nbf):
             return False
         return not (self.exp is not None and now >= self.exp)
 
@@ -93,6 +89,24 @@ class KeySet:
     def to_state(self) -> dict[str, Any]:
         return {"id": self.id, "keys": [k.to_state() for k in self.keys]}
 
-    @classmethod
-    def from_state(cls, data: dict[str, Any]) -> KeySet:
-        return cls(id=data["id"], keys=tuple(Key.from_state(k) for k in data.get("keys") or ()))
+
+def with_prefix(keyset_id: str) -> str:
+    """The id the service stores: ``B2C_1A_`` added unless present (in any letter case)."""
+    return keyset_id if keyset_id.upper().startswith(B2C_PREFIX) else B2C_PREFIX + keyset_id
+
+
+def key_problems(keys: tuple[Key, ...]) -> tuple[int, str, str] | None:
+    """The first key that breaks a rule of key sets, as (index, member, problem): a ``kty``
+    other than RSA or oct, ``nbf`` later than ``exp``, or a ``kid`` already used by an earlier
+    key of the set (``keys_v2/{kid}`` and ``getActiveKey`` name keys by kid)."""
+    seen: set[str] = set()
+    for index, key in enumerate(keys):
+        if key.kty is not None and key.kty.lower() not in {t.lower() for t in KEY_TYPES}:
+            return index, "kty", "must be one of: RSA, oct"
+        if key.nbf is not None and key.exp is not None and key.nbf > key.exp:
+            return index, "nbf", "must not be later than 'exp'"
+        if key.kid is not None:
+            if key.kid in seen:
+                return index, "kid", "is already the kid of another key of the set"
+            seen.add(key.kid)
+    return None

@@ -115,14 +115,14 @@ def test_read_write_token_may_call_every_operation(
 def test_read_only_token_may_read_but_not_write(
     seeded: FlaskClient, state: MockGraph, operation: str, method: str, url: str, body: Any
 ) -> None:
-    before = state.store.dump()
+    before = state.state_document()
     response = call(seeded, method, url, body, token(roles=[READ]))
     if operation in READS:
         assert response.status_code not in (401, 403)
     else:
         assert_error(response, 403, "accessDenied", f"{operation} needs one of the application")
         assert READ_WRITE in response.get_json()["error"]["message"]
-        assert state.store.dump() == before
+        assert state.state_document() == before
 
 
 @pytest.mark.parametrize(("operation", "method", "url", "body"), CALLS)
@@ -144,7 +144,7 @@ def test_scopes_of_other_apis_do_not_count(client: FlaskClient) -> None:
 def test_token_expired_by_the_mocks_clock_is_401(client: FlaskClient, state: MockGraph) -> None:
     fresh = token(scp=READ_WRITE, expires_in=60)
     assert call(client, "GET", URL, None, fresh).status_code == 200
-    state.store.set_clock(NOW + 61)
+    state.clock.set(NOW + 61)
     expired = call(client, "GET", URL, None, fresh)
     assert_error(expired, 401, "InvalidAuthenticationToken", "the token is expired")
 
@@ -175,7 +175,7 @@ def test_malformed_jwt_is_401_and_the_answer_does_not_echo_it(
     response = call(client, "POST", URL, {"id": "a"}, bad)
     assert_error(response, 401, "InvalidAuthenticationToken", "not a well-formed JWT")
     assert bad not in response.get_data(as_text=True)
-    assert len(state.store) == 0
+    assert len(state.stores["keySets"]) == 0
 
 
 def test_opaque_token_is_still_allowed(client: FlaskClient) -> None:
@@ -201,12 +201,12 @@ def test_check_permissions_off_lets_any_current_jwt_write(contracts: Contracts) 
         assert created.status_code == 201
         expired = call(client, "GET", URL, None, token(scp=READ, expires_in=-1))
         assert_error(expired, 401, "InvalidAuthenticationToken", "expired")
-    assert len(mockgraph(app).store) == 1
+    assert len(mockgraph(app).stores["keySets"]) == 1
 
 
 def test_denied_request_is_journaled_with_its_status(client: FlaskClient, state: MockGraph) -> None:
     call(client, "POST", URL, {"id": "a"}, token(scp=READ))
-    entry = state.services["journal"].entries()[-1]
+    entry = state.journal.entries()[-1]
     assert (entry.status, entry.operation) == (403, "createKeySet")
     assert entry.headers["Authorization"] == "Bearer <redacted>"
 

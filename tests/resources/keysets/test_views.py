@@ -152,7 +152,7 @@ def test_update_replaces_the_keys(
     )
     assert response.status_code == 200
     assert response.get_json()["keys"] == [{"kid": "new"}]
-    assert state.store.get(keyset).keys == (Key(kid="new", k="secret"),)
+    assert state.stores["keySets"].get(keyset).keys == (Key(kid="new", k="secret"),)
 
 
 def test_put_without_keys_empties_and_patch_without_keys_keeps(
@@ -172,20 +172,20 @@ def test_update_with_a_different_body_id_is_400_and_changes_nothing(
     client: FlaskClient, state: MockGraph, keyset: str
 ) -> None:
     client.put(f"{BASE}/{keyset}", json={"keys": [{"kid": "keep"}]})
-    before = state.store.dump()
+    before = state.state_document()
     response = client.put(f"{BASE}/{keyset}", json={"id": "other", "keys": []})
     assert "does not match" in error_of(response, 400)["message"]
-    assert state.store.dump() == before
+    assert state.state_document() == before
 
 
 def test_update_unknown_is_404_and_bad_body_is_400(
     client: FlaskClient, state: MockGraph, keyset: str
 ) -> None:
     assert error_of(client.put(f"{BASE}/B2C_1A_none", json={"keys": []}), 404)
-    before = state.store.dump()
+    before = state.state_document()
     error = error_of(client.put(f"{BASE}/{keyset}", json={"keys": [{"nbf": "x"}]}), 400)
     assert "keys[0].nbf" in error["message"]
-    assert state.store.dump() == before
+    assert state.state_document() == before
 
 
 # -- delete ------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_generate_rsa_key_returns_public_parts_and_keeps_the_private(
     )  # fmt: skip
     assert b64url_int(key["n"]).bit_length() == 2048
     assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key)
-    stored = state.store.get(keyset).keys[-1]
+    stored = state.stores["keySets"].get(keyset).keys[-1]
     assert stored.kid == key["kid"] and stored.d is not None
     numbers = rsa.RSAPrivateNumbers(
         p=b64url_int(stored.p or ""),
@@ -238,7 +238,7 @@ def test_generate_oct_key_keeps_the_secret(
 ) -> None:
     key = action(client, keyset, "generateKey", {"use": "enc", "kty": "OCT"}).get_json()
     assert key["kty"] == "oct" and "k" not in key
-    assert state.store.get(keyset).keys[-1].k
+    assert state.stores["keySets"].get(keyset).keys[-1].k
 
 
 def test_generate_key_also_answers_at_the_namespaced_action(
@@ -264,7 +264,7 @@ def test_generate_key_rejects_bad_parameters_and_adds_nothing(
 ) -> None:
     error = error_of(action(client, keyset, "generateKey", body), 400)
     assert part in error["message"]
-    assert state.store.get(keyset).keys == ()
+    assert state.stores["keySets"].get(keyset).keys == ()
 
 
 def test_actions_on_an_unknown_key_set_are_404(client: FlaskClient) -> None:
@@ -289,14 +289,14 @@ def test_upload_secret_stores_an_oct_key_and_never_reads_k_back(
         1508973711,
     )
     assert "application-secret" not in response.get_data(as_text=True)
-    assert state.store.get(keyset).keys[-1].k == "application-secret"
+    assert state.stores["keySets"].get(keyset).keys[-1].k == "application-secret"
     listed = client.get(f"{BASE}/{keyset}").get_data(as_text=True)
     assert "application-secret" not in listed
 
 
 def test_upload_secret_requires_k(client: FlaskClient, state: MockGraph, keyset: str) -> None:
     assert "'k'" in error_of(action(client, keyset, "uploadSecret", {"use": "sig"}), 400)["message"]
-    assert state.store.get(keyset).keys == ()
+    assert state.stores["keySets"].get(keyset).keys == ()
 
 
 # -- uploadCertificate -------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_upload_certificate_rejects_what_is_not_a_certificate(
     client: FlaskClient, state: MockGraph, keyset: str, value: str
 ) -> None:
     error_of(action(client, keyset, "uploadCertificate", {"key": value}), 400)
-    assert state.store.get(keyset).keys == ()
+    assert state.stores["keySets"].get(keyset).keys == ()
 
 
 # -- uploadPkcs12 ------------------------------------------------------------------------
@@ -343,9 +343,9 @@ def test_upload_pkcs12_takes_the_key_and_keeps_the_private_part(
     key = response.get_json()
     assert key["kty"] == "RSA" and key["x5t"] and key["n"]
     assert "pfx-pass" not in response.get_data(as_text=True)
-    stored = state.store.get(keyset).keys[-1]
+    stored = state.stores["keySets"].get(keyset).keys[-1]
     assert stored.d is not None
-    assert "pfx-pass" not in json.dumps(state.store.dump())
+    assert "pfx-pass" not in json.dumps(state.state_document())
 
 
 @pytest.mark.parametrize(
@@ -359,7 +359,7 @@ def test_upload_pkcs12_rejects_broken_files(
     client: FlaskClient, state: MockGraph, keyset: str, body: dict[str, Any]
 ) -> None:
     error_of(action(client, keyset, "uploadPkcs12", body), 400)
-    assert state.store.get(keyset).keys == ()
+    assert state.stores["keySets"].get(keyset).keys == ()
 
 
 def test_upload_pkcs12_wrong_password_is_400_without_echoing_it(
@@ -370,7 +370,7 @@ def test_upload_pkcs12_wrong_password_is_400_without_echoing_it(
     )
     error_of(response, 400)
     assert "wrong-pw" not in response.get_data(as_text=True)
-    assert state.store.get(keyset).keys == ()
+    assert state.stores["keySets"].get(keyset).keys == ()
 
 
 # -- getActiveKey ------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def put_keys(client: FlaskClient, keyset: str, keys: list[dict[str, Any]]) -> No
 def test_get_active_key_is_the_newest_valid_now(
     client: FlaskClient, state: MockGraph, keyset: str
 ) -> None:
-    state.store.set_clock(1000)
+    state.clock.set(1000)
     put_keys(
         client,
         keyset,
@@ -400,7 +400,7 @@ def test_get_active_key_is_the_newest_valid_now(
     body = response.get_json()
     assert body["kid"] == "newest" and "k" not in body
     assert body["@odata.context"].endswith("#microsoft.graph.trustFrameworkKey")
-    state.store.set_clock(6000)
+    state.clock.set(6000)
     assert client.get(f"{BASE}/{keyset}/getActiveKey").get_json()["kid"] == "future"
 
 
@@ -414,7 +414,7 @@ def test_get_active_key_call_forms_are_the_same_operation(client: FlaskClient, k
 def test_get_active_key_without_one_is_404(
     client: FlaskClient, state: MockGraph, keyset: str
 ) -> None:
-    state.store.set_clock(10)
+    state.clock.set(10)
     put_keys(client, keyset, [{"kid": "later", "nbf": 20}])
     error = error_of(client.get(f"{BASE}/{keyset}/getActiveKey"), 404)
     assert error["code"] == "itemNotFound" and "no active key" in error["message"]
@@ -446,8 +446,8 @@ def test_keys_v2_patch_rejects_other_properties_and_unknown_keys(
     client: FlaskClient, state: MockGraph, keyset: str
 ) -> None:
     put_keys(client, keyset, [{"kid": "a"}])
-    before = state.store.dump()
+    before = state.state_document()
     assert error_of(client.patch(f"{BASE}/{keyset}/keys_v2/a", json={"kid": "z"}), 400)
     assert error_of(client.patch(f"{BASE}/{keyset}/keys_v2/a", json={"status": "gone"}), 400)
     assert error_of(client.patch(f"{BASE}/{keyset}/keys_v2/zz", json={"status": "enabled"}), 404)
-    assert state.store.dump() == before
+    assert state.state_document() == before

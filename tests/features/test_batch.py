@@ -100,8 +100,8 @@ def test_an_item_whose_dependency_failed_gets_424_and_is_not_run(
         assert answers[item_id]["body"]["error"]["code"] == "failedDependency"
         assert set(answers[item_id]["body"]["error"]["innerError"]) >= {"request-id", "date"}
     assert answers["free"]["status"] == 201
-    assert "B2C_1A_after" not in state.store
-    assert "B2C_1A_free" in state.store
+    assert "B2C_1A_after" not in state.stores["keySets"]
+    assert "B2C_1A_free" in state.stores["keySets"]
 
 
 def test_items_are_validated_and_routed_like_direct_requests(client: FlaskClient) -> None:
@@ -213,7 +213,7 @@ def test_fault_rules_count_batch_items_as_requests(contracts: Contracts) -> None
 
 def test_the_journal_keeps_the_batch_and_each_item(client: FlaskClient, state: MockGraph) -> None:
     run(client, create("1", "j"), {"id": "2", "method": "GET", "url": KEYSETS})
-    entries = state.services["journal"].entries()
+    entries = state.journal.entries()
     assert [(e.method, e.operation, e.status) for e in entries] == [
         ("POST", "createKeySet", 201),
         ("GET", "listKeySets", 200),
@@ -240,7 +240,7 @@ def test_secrets_in_item_bodies_are_not_echoed(client: FlaskClient, state: MockG
     answers = {a["id"]: a for a in response.get_json()["responses"]}
     assert [answers[i]["status"] for i in "1234"] == [201, 200, 400, 400]
     assert SECRET not in response.get_data(as_text=True)
-    for entry in state.services["journal"].entries():
+    for entry in state.journal.entries():
         assert SECRET not in json.dumps(entry.to_json())
 
 
@@ -294,14 +294,14 @@ def test_a_malformed_batch_is_refused_whole_and_nothing_runs(
         body = {**body, "requests": [create("first", "first"), *body["requests"]]}
     error = refused(client, body)
     assert message in error["message"]
-    assert len(state.store) == 0
+    assert len(state.stores["keySets"]) == 0
 
 
 def test_more_than_the_limit_of_requests_is_refused(client: FlaskClient, state: MockGraph) -> None:
     items = [create(str(i), f"k{i}") for i in range(MAX_REQUESTS + 1)]
     error = refused(client, {"requests": items})
     assert f"at most {MAX_REQUESTS}" in error["message"]
-    assert len(state.store) == 0
+    assert len(state.stores["keySets"]) == 0
 
 
 def test_a_batch_that_is_not_json_is_refused(client: FlaskClient) -> None:

@@ -221,8 +221,8 @@ def test_every_route_answers_any_input_without_5xx_and_refusals_change_nothing(
     )
     @given(requests_for(_rules(fuzz_app)))
     def exchange(req: dict[str, Any]) -> None:
-        state.store.load(SEEDED)
-        before = state.store.dump()
+        state.stores["keySets"].load(SEEDED)
+        before = state.state_document()
         response = client.open(**req)
         seen[response.status_code] = seen.get(response.status_code, 0) + 1
         assert response.status_code < 500, (req, response.get_data()[:300])
@@ -230,7 +230,7 @@ def test_every_route_answers_any_input_without_5xx_and_refusals_change_nothing(
             assert_graph_error(
                 response.status_code, response.mimetype, response.get_data(), req["method"]
             )
-            assert state.store.dump() == before, req
+            assert state.state_document() == before, req
 
     exchange()
     # The property only means something if the inputs reached past the front door.

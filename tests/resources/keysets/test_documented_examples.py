@@ -88,7 +88,7 @@ def test_documented_example_replays(
 ) -> None:
     operation = example["operation"]
     # The docs' example keys have nbf/exp of 99: a clock before that makes them active.
-    state.store.set_clock(50)
+    state.clock.set(50)
     client.post("/beta/trustFramework/keySets", json={"id": KEYSET})
     seeded = client.put(f"/beta/trustFramework/keySets/{KEYSET}", json={"keys": seed_keys(example)})
     assert seeded.status_code == 200, seeded.get_data(as_text=True)

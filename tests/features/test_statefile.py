@@ -236,7 +236,7 @@ def test_state_document_is_what_dump_state_writes() -> None:
 def test_config_state_seeds_the_store_at_creation(tmp_path: Path, contracts: Contracts) -> None:
     path = write(tmp_path, state_document([RSA_SET]))
     app = create_app(Config(state=path), contracts=contracts)
-    assert list(mockgraph(app).store) == [RSA_SET]
+    assert list(mockgraph(app).stores["keySets"]) == [RSA_SET]
 
 
 def test_a_bad_state_file_stops_app_creation(tmp_path: Path, contracts: Contracts) -> None:

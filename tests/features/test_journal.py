@@ -17,7 +17,7 @@ from werkzeug.test import EnvironBuilder
 
 from mockgraph import Config, create_app
 from mockgraph.features import journal
-from mockgraph.features.journal import Entry, Exchange, Journal, journal_of, parse_query
+from mockgraph.features.journal import Entry, Exchange, Journal, parse_query
 from mockgraph.features.redact import REDACTED
 from mockgraph.http.contracts import Contracts
 from mockgraph.state import mockgraph
@@ -76,7 +76,7 @@ def test_an_exchange_is_journaled_with_operation_query_status_and_timing(
 ) -> None:
     client.post(KEYSETS, json={"id": "a"})
     client.get(KEYSETS + "?$top=1&$select=id")
-    create, listing = journal_of(mockgraph(app)).entries()
+    create, listing = mockgraph(app).journal.entries()
     assert (create.operation, create.status, create.method) == ("createKeySet", 201, "POST")
     assert create.response_body["id"] == "B2C_1A_a"
     assert create.response_headers["Location"] == "/trustFramework/keySets('B2C_1A_a')"
@@ -88,7 +88,7 @@ def test_an_exchange_is_journaled_with_operation_query_status_and_timing(
 
 def test_a_refused_request_is_journaled_with_its_error(client: FlaskClient, app: Flask) -> None:
     client.post(KEYSETS, json={"id": "a", "unknown": 1})
-    (refused,) = journal_of(mockgraph(app)).entries()
+    (refused,) = mockgraph(app).journal.entries()
     assert refused.status == 400
     assert refused.response_body["error"]["code"] == "invalidRequest"
 
@@ -99,7 +99,7 @@ def test_tokens_and_secret_members_are_redacted(client: FlaskClient, app: Flask)
     client.post(
         KEYSETS + "/B2C_1A_a/uploadPkcs12", json={"key": "cGZ4LWJ5dGVz", "password": "pa55word"}
     )
-    entries = journal_of(mockgraph(app)).entries()
+    entries = mockgraph(app).journal.entries()
     assert all(e.headers["Authorization"] == f"Bearer {REDACTED}" for e in entries)
     assert entries[1].body == {"use": "sig", "k": REDACTED}
     assert entries[2].body == {"key": REDACTED, "password": REDACTED}
@@ -118,7 +118,7 @@ def test_a_contract_violation_of_the_mock_is_journaled(
 
     monkeypatch.setattr(type(contract), "response_violations", broken)
     client.post(KEYSETS, json={"id": "a"})
-    (created,) = journal_of(mockgraph(app)).entries()
+    (created,) = mockgraph(app).journal.entries()
     assert created.violations == ["keys: is required"]
 
 
@@ -156,7 +156,7 @@ def test_nothing_is_decoded_or_redacted_until_the_journal_is_read(
     client.post(KEYSETS, json={"id": "a"})  # refused: its answer is decoded from its bytes
     client.get(KEYSETS + "?$top=1")
     assert calls == []
-    created, refused, listed = journal_of(mockgraph(app)).entries()
+    created, refused, listed = mockgraph(app).journal.entries()
     assert calls
     assert created.body == {"id": "a"} and refused.response_body["error"]["code"]
     assert listed.query == {"$top": ["1"]}
@@ -165,8 +165,8 @@ def test_nothing_is_decoded_or_redacted_until_the_journal_is_read(
 def test_each_exchange_becomes_an_entry_once(client: FlaskClient, app: Flask) -> None:
     client.post(KEYSETS, json={"id": "a"})
     client.get(KEYSETS + "/B2C_1A_a")
-    first = journal_of(mockgraph(app)).entries()
-    again = journal_of(mockgraph(app)).entries()
+    first = mockgraph(app).journal.entries()
+    again = mockgraph(app).journal.entries()
     assert len(first) == 2 and all(a is b for a, b in zip(first, again, strict=True))
 
 
@@ -182,7 +182,7 @@ def test_headers_are_the_requests_and_the_answers_as_sent_redacted(
             "Proxy-Authorization": "Basic dXNlcg==",
         },
     )
-    (created,) = journal_of(mockgraph(app)).entries()
+    (created,) = mockgraph(app).journal.entries()
     assert created.headers["Content-Type"] == "application/json"
     assert created.headers["Content-Length"] == str(len(json.dumps({"id": "a"})))
     assert created.headers["X-Trace"] == "t-1"
@@ -222,7 +222,7 @@ def test_a_body_the_app_did_not_read_is_journaled_and_one_over_the_limit_is_not(
     client = app.test_client()  # no token: refused before the body is read
     client.post(KEYSETS, json={"id": "a"})
     client.post(KEYSETS, json={"id": "a" * 100}, headers={"Authorization": "Bearer t"})
-    refused, too_large = journal_of(mockgraph(app)).entries()
+    refused, too_large = mockgraph(app).journal.entries()
     assert (refused.status, refused.body) == (401, {"id": "a"})
     assert (too_large.status, too_large.body) == (413, None)
 
@@ -238,13 +238,13 @@ def test_the_journal_keeps_no_request_alive(client: FlaskClient, app: Flask) -> 
     client.get("/")  # the test client keeps the last request's context until the next one
     gc.collect()
     assert seen[0]() is None
-    assert len(journal_of(mockgraph(app))) == 2
+    assert len(mockgraph(app).journal) == 2
 
 
 def test_size_zero_records_nothing_through_the_app(contracts: Contracts) -> None:
     app = create_app(Config(journal_size=0), contracts=contracts)
     client_of(app).post(KEYSETS, json={"id": "a"})
-    assert journal_of(mockgraph(app)).entries() == []
+    assert mockgraph(app).journal.entries() == []
 
 
 def test_concurrent_recording_stays_bounded_and_in_sequence_order() -> None:
@@ -292,7 +292,7 @@ def test_a_journaled_answer_keeps_its_bytes_not_the_rendered_objects(
     per_answer = (len(gc.get_objects()) - before) / 20
     assert per_answer < 40, per_answer
     # ... and the journal still shows the page, decoded when read.
-    last = journal_of(mockgraph(app)).entries()[-1]
+    last = mockgraph(app).journal.entries()[-1]
     assert len(last.response_body["value"]) == 100
 
 
@@ -395,7 +395,7 @@ def test_journal_bytes_bounds_what_the_app_keeps(contracts: Contracts) -> None:
     app = create_app(Config(journal_bytes=2 * weight + weight // 2), contracts=contracts)
     client = client_of(app)
     assert [create(name, client) for name in ("a", "b", "c", "d")] == [weight] * 4
-    kept = journal_of(mockgraph(app)).entries()
+    kept = mockgraph(app).journal.entries()
     assert [e.body for e in kept] == [{"id": "c"}, {"id": "d"}]
     assert [e.seq for e in kept] == [3, 4]
 

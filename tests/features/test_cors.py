@@ -100,8 +100,8 @@ def test_preflight_asking_for_private_network_access_is_allowed(app: Flask) -> N
 def test_a_preflight_changes_no_state_and_breaks_no_contract(app: Flask) -> None:
     state = mockgraph(app)
     preflight(app.test_client(), PAGE)
-    assert len(state.store) == 0
-    (entry,) = state.services["journal"].entries()
+    assert len(state.stores["keySets"]) == 0
+    (entry,) = state.journal.entries()
     assert entry.method == "OPTIONS"
     assert entry.violations == []
 

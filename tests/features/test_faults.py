@@ -26,7 +26,7 @@ from mockgraph.features.faults import (
     parse_rule,
     waited_for_retry_after,
 )
-from mockgraph.features.journal import Entry, journal_of
+from mockgraph.features.journal import Entry
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import StartupError
 from mockgraph.state import MockGraph, mockgraph
@@ -136,7 +136,7 @@ def test_throttled_answer_is_graphs_with_retry_after_and_changes_nothing(
     contracts: Contracts,
 ) -> None:
     app = app_with(contracts, "every 2nd write -> 429 retry-after=2")
-    store = mockgraph(app).store
+    store = mockgraph(app).stores["keySets"]
     with app.test_client() as client:
         client.environ_base["HTTP_AUTHORIZATION"] = TOKEN["Authorization"]
         assert create(client, "a").status_code == 201
@@ -157,9 +157,9 @@ def test_next_two_generate_key_requests_fail_then_never_until_reset(contracts: C
         assert second.status_code == 503
         assert first.headers["Retry-After"] == "1"
         assert [generate(client, "B2C_1A_k").status_code for _ in range(3)] == [200] * 3
-        faults_of(mockgraph(app)).reset()
+        mockgraph(app).faults.reset()
         assert generate(client, "B2C_1A_k").status_code == 503
-    assert len(mockgraph(app).store.get("B2C_1A_k").keys) == 3
+    assert len(mockgraph(app).stores["keySets"].get("B2C_1A_k").keys) == 3
 
 
 def test_retry_after_none_sends_no_header(contracts: Contracts) -> None:
@@ -172,7 +172,7 @@ def test_retry_after_none_sends_no_header(contracts: Contracts) -> None:
 def test_delay_waits_before_answering(contracts: Contracts) -> None:
     app = app_with(contracts, "all -> delay 200ms", "reads -> delay 50ms")
     slept: list[float] = []
-    faults_of(mockgraph(app)).sleep = slept.append
+    mockgraph(app).faults.sleep = slept.append
     with app.test_client() as client:
         assert client.get(URL, headers=TOKEN).status_code == 200
         assert create(client, "a", **TOKEN).status_code == 201
@@ -196,7 +196,7 @@ def test_header_status_wins_over_a_rules(contracts: Contracts) -> None:
 def test_bad_header_is_400_and_changes_nothing(client: FlaskClient, state: MockGraph) -> None:
     response = create(client, "a", **{FAULT_HEADER: "418"})
     assert_error(response, 400, "invalidRequest", f"The {FAULT_HEADER} header is invalid")
-    assert len(state.store) == 0
+    assert len(state.stores["keySets"]) == 0
 
 
 def test_unauthenticated_requests_are_not_counted(contracts: Contracts) -> None:
@@ -211,7 +211,7 @@ def test_journal_records_each_injected_fault(contracts: Contracts) -> None:
         client.environ_base["HTTP_AUTHORIZATION"] = TOKEN["Authorization"]
         create(client, "a")
         create(client, "a")
-    faulted, passed = journal_of(mockgraph(app)).entries()
+    faulted, passed = mockgraph(app).journal.entries()
     assert faulted.fault == {
         "status": 429,
         "retry_after": 3,
@@ -307,7 +307,7 @@ def test_readme_a_client_that_honours_retry_after_passes(contracts: Contracts) -
     while response.status_code == 429:
         time.sleep(float(response.headers["Retry-After"]))
         response = create(client, "a")
-    assert_retry_after_respected(journal_of(mockgraph(app)).entries())
+    assert_retry_after_respected(mockgraph(app).journal.entries())
 
 
 def test_a_client_that_retries_at_once_is_caught(contracts: Contracts) -> None:
@@ -317,4 +317,4 @@ def test_a_client_that_retries_at_once_is_caught(contracts: Contracts) -> None:
         create(client, "a")
         create(client, "a")
     with pytest.raises(AssertionError, match="client ignored Retry-After"):
-        assert_retry_after_respected(journal_of(mockgraph(app)).entries())
+        assert_retry_after_respected(mockgraph(app).journal.entries())

@@ -131,7 +131,7 @@ def test_with_the_contract_check_off_the_parser_still_refuses_with_a_graph_400(
     answer = unchecked_client.post(URL, data=json.dumps(body), content_type="application/json")
     assert answer.status_code == 400
     assert answer.get_json()["error"]["code"] == "invalidRequest"
-    assert len(mockgraph(unchecked).store) == 0
+    assert len(mockgraph(unchecked).stores["keySets"]) == 0
 
 
 # The quick path of GraphSchema.load against marshmallow's own Schema.load, for every schema:

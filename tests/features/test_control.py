@@ -61,7 +61,7 @@ def anonymous(app: Flask) -> FlaskClient:
 
 
 def test_health_answers_without_a_token(anonymous: FlaskClient, state: MockGraph) -> None:
-    state.store.load([KeySet("B2C_1A_a")])
+    state.stores["keySets"].load([KeySet("B2C_1A_a")])
     response = anonymous.get("/_mockgraph/health")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
@@ -86,13 +86,13 @@ def test_reset_empties_store_and_journal_and_returns_the_clock(
     client: FlaskClient, state: MockGraph
 ) -> None:
     create(client, "a")
-    state.store.set_clock(5.0)
+    state.clock.set(5.0)
     response = client.post("/_mockgraph/reset")
     assert response.status_code == 204
     assert response.get_data() == b""
-    assert len(state.store) == 0
+    assert len(state.stores["keySets"]) == 0
     assert client.get("/_mockgraph/requests").get_json() == {"requests": []}
-    assert state.store.now() > 1_600_000_000
+    assert state.clock.now() > 1_600_000_000
     assert create(client, "a").status_code == 201
 
 
@@ -104,9 +104,9 @@ def test_reset_returns_to_the_key_sets_of_the_state_file(
     app = create_app(Config(state=path), contracts=contracts)
     client = app.test_client()
     client.delete(KEYSETS + "/B2C_1A_seeded", headers={"Authorization": "Bearer t"})
-    assert len(mockgraph(app).store) == 0
+    assert len(mockgraph(app).stores["keySets"]) == 0
     client.post("/_mockgraph/reset")
-    assert [k.id for k in mockgraph(app).store] == ["B2C_1A_seeded"]
+    assert [k.id for k in mockgraph(app).stores["keySets"]] == ["B2C_1A_seeded"]
 
 
 def test_reset_restarts_the_fault_counters(contracts: Contracts) -> None:
@@ -182,7 +182,7 @@ def test_delete_requests_clears_the_journal_only(client: FlaskClient, state: Moc
     create(client, "a")
     assert client.delete("/_mockgraph/requests").status_code == 204
     assert client.get("/_mockgraph/requests").get_json() == {"requests": []}
-    assert len(state.store) == 1
+    assert len(state.stores["keySets"]) == 1
 
 
 # -- state dump and load ----------------------------------------------------------------------
@@ -195,7 +195,7 @@ SIGNING = KeySet(
 
 
 def test_get_state_redacts_secrets_by_default(client: FlaskClient, state: MockGraph) -> None:
-    state.store.load([SIGNING])
+    state.stores["keySets"].load([SIGNING])
     response = client.get("/_mockgraph/state")
     assert response.status_code == 200
     body = response.get_json()
@@ -209,18 +209,18 @@ def test_get_state_redacts_secrets_by_default(client: FlaskClient, state: MockGr
 def test_get_state_with_secrets_is_a_file_that_loads_back(
     client: FlaskClient, state: MockGraph
 ) -> None:
-    state.store.load([SIGNING, KeySet("B2C_1A_empty")])
+    state.stores["keySets"].load([SIGNING, KeySet("B2C_1A_empty")])
     dump = client.get("/_mockgraph/state?secrets=true").get_json()
     assert dump == state_document([KeySet("B2C_1A_empty"), SIGNING])
     client.post("/_mockgraph/reset")
     assert client.post("/_mockgraph/state", json=dump).status_code == 204
-    assert list(state.store) == [KeySet("B2C_1A_empty"), SIGNING]
+    assert list(state.stores["keySets"]) == [KeySet("B2C_1A_empty"), SIGNING]
 
 
 def test_secrets_are_refused_to_a_client_on_another_machine(
     client: FlaskClient, state: MockGraph
 ) -> None:
-    state.store.load([SIGNING])
+    state.stores["keySets"].load([SIGNING])
     response = client.get(
         "/_mockgraph/state?secrets=1", environ_overrides={"REMOTE_ADDR": "192.0.2.7"}
     )
@@ -240,7 +240,7 @@ def test_post_state_replaces_every_key_set(client: FlaskClient, state: MockGraph
     assert client.post("/_mockgraph/state", json=document).status_code == 204
     listed = client.get(KEYSETS).get_json()["value"]
     assert listed == [{"id": "B2C_1A_new", "keys": [{"kid": "k", "kty": "oct"}]}]
-    assert state.store.get("B2C_1A_new").keys[0].k == SECRET
+    assert state.stores["keySets"].get("B2C_1A_new").keys[0].k == SECRET
 
 
 @pytest.mark.parametrize(
@@ -259,15 +259,15 @@ def test_a_bad_state_document_is_a_400_and_changes_nothing(
     create(client, "kept")
     response = client.post("/_mockgraph/state", json=document)
     assert_graph_error(response, 400, "invalidRequest", part)
-    assert [k.id for k in state.store] == ["B2C_1A_kept"]
+    assert [k.id for k in state.stores["keySets"]] == ["B2C_1A_kept"]
 
 
 def test_a_redacted_dump_cannot_be_loaded_back(client: FlaskClient, state: MockGraph) -> None:
-    state.store.load([SIGNING])
+    state.stores["keySets"].load([SIGNING])
     dump = client.get("/_mockgraph/state").get_json()
     response = client.post("/_mockgraph/state", json=dump)
     assert_graph_error(response, 400, "invalidRequest", "keySets[0].keys[0].k: is redacted")
-    assert list(state.store) == [SIGNING]
+    assert list(state.stores["keySets"]) == [SIGNING]
 
 
 def test_post_state_needs_a_json_body(client: FlaskClient) -> None:
@@ -312,7 +312,7 @@ def test_post_clock_freezes_the_clock(
     response = client.post("/_mockgraph/clock", json={"now": value})
     assert response.status_code == 200
     assert response.get_json() == {"now": seconds, "iso": iso}
-    assert state.store.now() == seconds
+    assert state.clock.now() == seconds
     assert client.get("/_mockgraph/clock").get_json() == {"now": seconds, "iso": iso}
 
 
@@ -320,7 +320,7 @@ def test_null_returns_to_the_wall_clock(client: FlaskClient, state: MockGraph) -
     client.post("/_mockgraph/clock", json={"now": 5})
     body = client.post("/_mockgraph/clock", json={"now": None}).get_json()
     assert abs(body["now"] - time.time()) < 60
-    assert abs(state.store.now() - datetime.now(UTC).timestamp()) < 60
+    assert abs(state.clock.now() - datetime.now(UTC).timestamp()) < 60
 
 
 @pytest.mark.parametrize(
@@ -340,7 +340,7 @@ def test_a_bad_clock_is_a_400_and_leaves_the_clock(
 ) -> None:
     client.post("/_mockgraph/clock", json={"now": 77})
     assert_graph_error(client.post("/_mockgraph/clock", json=body), 400, "invalidRequest", part)
-    assert state.store.now() == 77
+    assert state.clock.now() == 77
 
 
 def test_the_clock_decides_which_key_get_active_key_answers(
@@ -348,7 +348,7 @@ def test_the_clock_decides_which_key_get_active_key_answers(
 ) -> None:
     old = Key(kid="old", kty="oct", use="sig", k=SECRET, nbf=1_000, exp=2_000)
     new = Key(kid="new", kty="oct", use="sig", k=SECRET, nbf=1_500, exp=3_000)
-    state.store.load([KeySet("B2C_1A_rolling", (old, new))])
+    state.stores["keySets"].load([KeySet("B2C_1A_rolling", (old, new))])
     url = KEYSETS + "/B2C_1A_rolling/getActiveKey"
     for now, kid in ((1_200, "old"), (1_600, "new"), (2_500, "new")):
         client.post("/_mockgraph/clock", json={"now": now})
@@ -376,7 +376,7 @@ def test_readme_inspect_what_a_frontend_sent(
     tmp_path: Path, contracts: Contracts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `mockgraph serve --state keysets.json`, as a live server of this process.
-    examples = Path(__file__).parent / "examples" / "keysets.json"
+    examples = Path(__file__).parents[1] / "examples" / "keysets.json"
     monkeypatch.setattr(Contracts, "load", classmethod(lambda cls, directory=None: contracts))
     with MockGraphServer(Config(state=examples)) as server:
         root = server.root_url

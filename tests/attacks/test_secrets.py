@@ -169,7 +169,7 @@ def run_full_session(s: Session) -> None:
     assert all(400 <= r.status_code < 500 for r in refused), [r.text for r in refused]
 
     # Key material the mock made itself is secret too.
-    for key in s.state.store.get("B2C_1A_Secrets").keys:
+    for key in s.state.stores["keySets"].get("B2C_1A_Secrets").keys:
         for member in ("d", "p", "q", "dp", "dq", "qi", "k"):
             value = getattr(key, member)
             if value is not None:
@@ -182,7 +182,7 @@ def places(s: Session, caplog: pytest.LogCaptureFixture) -> dict[str, str]:
     found["logs"] = caplog.text + "\n".join(
         f"{r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in caplog.records
     )
-    journal = s.state.services["journal"]
+    journal = s.state.journal
     found["journal"] = json.dumps([entry.to_json() for entry in journal.entries()])
     control = requests.get(s.base_url + "/_mockgraph/requests", timeout=30)
     if control.status_code != 404:  # the control API is optional

@@ -116,7 +116,7 @@ def test_every_answer_conforms_to_the_served_openapi_document(
 ) -> None:
     operation = api_schema.find_operation_by_label(label)
     assert operation is not None, label
-    store = mockgraph(fuzz_app).store
+    store = mockgraph(fuzz_app).stores["keySets"]
     cases = st.one_of(
         operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),

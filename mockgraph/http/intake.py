@@ -1,0 +1,107 @@
+"""The first request step: the request's :class:`~mockgraph.http.facts.Facts` made, and what
+no part of the mock can answer refused before routing: a foreign ``Host`` (DNS rebinding), a
+URL or query string that is not UTF-8, a ``client-request-id`` that is not printable ASCII, a
+body over the size limit."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
+
+from flask import g, request
+
+from mockgraph.http.errors import BadRequest, PayloadTooLarge
+from mockgraph.http.facts import Facts, new_request_id
+
+if TYPE_CHECKING:
+    from mockgraph.http.routing import Operation
+
+#: Host names that always reach a loopback server, besides loopback addresses.
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` (and its subdomains, RFC 6761), 127.0.0.0/8 and ``::1``."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(host_header: str) -> str:
+    """``example.com:8000`` -> ``example.com``; ``[::1]:8000`` -> ``::1``."""
+    if host_header.startswith("["):
+        return host_header[1 : host_header.find("]")] if "]" in host_header else host_header
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+class HostPolicy:
+    """Which ``Host`` headers the server answers: loopback names and addresses, plus the
+    names given (the configured host); ``None`` names: any host (a server reachable from the
+    network by choice)."""
+
+    def __init__(self, names: Iterable[str] | None) -> None:
+        self.names = None if names is None else frozenset(n.strip("[]").lower() for n in names)
+
+    def allows(self, host_header: str | None) -> bool:
+        if self.names is None:
+            return True
+        if not host_header:
+            return False
+        name = host_name(host_header)
+        return is_loopback(name) or name.lower() in self.names
+
+
+def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes: int) -> None:
+    """Make the request's facts (``g.facts``: its ids, its operation among ``operations``),
+    then refuse what nothing may answer."""
+    environ = request.environ
+    request_id = new_request_id()
+    client_request_id = environ.get("HTTP_CLIENT_REQUEST_ID")
+    g.facts = Facts(
+        started=time.perf_counter(),
+        arrived=time.time(),
+        request_id=request_id,
+        client_request_id=request_id,
+        operation=operations.get(request.endpoint or ""),
+    )
+    if client_request_id is not None:
+        if not (client_request_id.isascii() and client_request_id.isprintable()):
+            raise BadRequest("The header 'client-request-id' must be printable ASCII text.")
+        g.facts.client_request_id = client_request_id
+    if not hosts.allows(environ.get("HTTP_HOST")):
+        raise BadRequest("The Host header names a host this server does not answer for.")
+    _check_utf8(environ.get("PATH_INFO", ""), "The request URL")
+    query = environ.get("QUERY_STRING", "")
+    if query:
+        for part in query.split("&"):
+            name = part.split("=", 1)[0]
+            _check_utf8(part, f"The query option '{_shown(name)}'", percent=True)
+    length = request.content_length
+    if length is not None and length > max_body_bytes:
+        raise PayloadTooLarge(f"The request body is larger than {max_body_bytes} bytes.")
+
+
+def _check_utf8(text: str, subject: str, *, percent: bool = False) -> None:
+    """WSGI gives URL bytes as latin-1 text; they must be UTF-8 (percent-escapes decoded)."""
+    if text.isascii() and not (percent and "%" in text):
+        return
+    raw = text.encode("latin-1", "replace")
+    try:
+        (unquote_to_bytes(raw) if percent else raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"{subject} is not valid UTF-8.") from None
+
+
+def _shown(name: str) -> str:
+    """An option name for a message: its escapes decoded where they are UTF-8, else left."""
+    try:
+        return unquote_to_bytes(name.encode("latin-1", "replace")).decode("utf-8")
+    except UnicodeDecodeError:
+        return name.encode("ascii", "backslashreplace").decode()
