@@ -79,7 +79,7 @@ def finish(mock: MockGraph, response: Response) -> Response:
     response.headers["request-id"] = known.request_id
     response.headers["client-request-id"] = known.client_request_id
     cors.allow_origin(mock.cors, response)
-    faults.hold_back(known)
+    faults.hold_back(mock.faults, known)
     if not request.path.startswith(CONTROL_PATH + "/"):
         journal.record(mock, known, response)
         if mock.recorder is not None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -240,9 +240,11 @@ def _combine(actions: Sequence[Action]) -> Action:
 
 
 class Faults:
-    """The rules of one app and their counters (thread-safe)."""
+    """The rules of one app and their counters (thread-safe). ``sleep`` is how a delay waits
+    where the server cannot hold an answer back: tests may replace it to observe delays."""
 
     def __init__(self, rules: Iterable[Rule] = (), *, operations: Iterable[str] = ()) -> None:
+        self.sleep: Callable[[float], None] = time.sleep
         self._lock = threading.Lock()
         self._rules: list[Rule] = list(rules)
         self._counts: list[int] = [0] * len(self._rules)
@@ -329,16 +331,16 @@ def inject(mock: MockGraph) -> None:
         raise error
 
 
-def hold_back(known: Facts) -> None:
+def hold_back(faults: Faults, known: Facts) -> None:
     """The after step: hold the answer back by the request's injected delay, where the server
-    can without a thread (:data:`DELAY_KEY`), else by sleeping. A batch item's delay was
-    added to the batch's."""
+    can without a thread (:data:`DELAY_KEY`), else by ``faults.sleep``. A batch item's delay
+    was added to the batch's."""
     if not known.delay or BATCH_FACTS in request.environ:
         return
     if request.environ.get(DELAY_KEY) == 0.0:
         request.environ[DELAY_KEY] = known.delay
     else:
-        time.sleep(known.delay)
+        faults.sleep(known.delay)
 
 
 @dataclass(frozen=True)
