@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from mockgraph.app import create_app
-from mockgraph.build import docs as docpages
+from mockgraph import build as contract_build
+from mockgraph.build.table import case_insensitive, operation_specs
 from mockgraph.build import verify as verification
 from mockgraph.config import Config
 from mockgraph.features import proxy
@@ -161,14 +162,16 @@ def contracts() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files differ.")
 def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
     """Turn Graph doc pages into schemas/ contracts and fixtures/examples/."""
-    result = docpages.build(list(doc_paths))
+    result = contract_build.build(
+        list(doc_paths), operation_specs(), case_insensitive=case_insensitive()
+    )
     for warning in result.warnings:
         click.echo(f"warning: {warning.file}:{warning.line}: {warning.message}", err=True)
     if not result.files:
         # Writing an empty result would delete every checked-in contract.
         raise click.ClickException("the docs gave no operation or example; nothing written")
     if check:
-        stale = docpages.check(result, out)
+        stale = contract_build.check(result, out)
         for path in stale:
             click.echo(f"differs: {path}", err=True)
         if stale:
@@ -179,7 +182,7 @@ def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
             sys.exit(1)
         click.echo(f"contracts up to date ({len(result.files)} files)")
         return
-    changed = docpages.write(result, out)
+    changed = contract_build.write(result, out)
     click.echo(f"wrote {len(changed)} changed file(s) of {len(result.files)}")
 
 

@@ -89,13 +89,17 @@ class Resource:
     """A resource the mock serves: its operations table and how its items are stored.
     ``name`` is the member of state documents (``keySets``); the store of each app is made by
     ``new_store(lock)``; ``parse_state`` and ``dump_state`` read and write the items of a
-    state document (secrets included)."""
+    state document (secrets included). For the contract build: ``id_schema`` is the JSON
+    Schema of an ``id`` a request body gives (what the parser accepts), ``case_insensitive``
+    the enumerated properties the doc pages spell in any letter case."""
 
     name: str
     operations: tuple[Operation, ...]
     new_store: Callable[[Any], Any]
     parse_state: Callable[[Any, str], list[Any]]
     dump_state: Callable[[Any], dict[str, Any]]
+    id_schema: Mapping[str, Any] | None = None
+    case_insensitive: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Tests of mockgraph.docs: doc pages -> fixtures and contracts.
+"""Tests of mockgraph.build: doc pages and the keySet operations -> fixtures and contracts.
 
 The pages under ``tests/docpages/`` are small pages of our own in the Graph docs' Markdown
 format: ``site/`` is one docs folder (resources, four operation pages, a page without an
@@ -7,6 +7,7 @@ operation), ``later/`` a second folder that redefines the create page's example.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -15,14 +16,19 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from keyset_operations import CASE_INSENSITIVE, KEYSET_OPERATIONS
 
-from mockgraph.build import docs
-from mockgraph.build.docs import BuildResult, DocWarning
+from mockgraph.build import BuildResult, DocWarning, OperationSpec, build, check, write
 
-PAGES = Path(__file__).resolve().parent / "docpages"
+PAGES = Path(__file__).resolve().parents[1] / "docpages"
 SITE = PAGES / "site"
 LATER = PAGES / "later"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+
+
+def build_keysets(entries: list[Path]) -> BuildResult:
+    """The build of ``entries`` for the keySet operations, as the CLI runs it."""
+    return build(entries, KEYSET_OPERATIONS, case_insensitive=CASE_INSENSITIVE)
 
 
 def line_of(page: Path, needle: str) -> int:
@@ -56,7 +62,7 @@ def warnings_at(result: BuildResult, file: str, line: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def site() -> BuildResult:
-    return docs.build([SITE])
+    return build_keysets([SITE])
 
 
 # --- annotations, pairing, headers ----------------------------------------------------------
@@ -179,7 +185,7 @@ def test_defective_pages_never_raise(tmp_path: Path) -> None:
     for name, text in pages.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     (tmp_path / "junk.txt").write_bytes(b"\xff\xfe\x00<!-- {\xc3 -->")
-    result = docs.build([tmp_path, tmp_path / "missing.md"])
+    result = build_keysets([tmp_path, tmp_path / "missing.md"])
     files = {w.file for w in result.warnings}
     assert {*pages, "junk.txt"} <= files
     assert any("no such file" in w.message for w in result.warnings)
@@ -374,7 +380,7 @@ def test_every_generated_schema_is_a_valid_draft_2020_12_schema(site: BuildResul
 
 
 def test_later_docs_entry_wins_and_the_warning_names_both_pages() -> None:
-    result = docs.build([SITE, LATER])
+    result = build_keysets([SITE, LATER])
     assert fixture(result, "make_set")["request"]["body"] == {"id": "omega"}
     assert fixture(result, "make_set")["source"].startswith("create.md:")
     earlier = line_of(SITE / "api/create.md", '"name": "make_set"') - 2
@@ -387,14 +393,14 @@ def test_later_docs_entry_wins_and_the_warning_names_both_pages() -> None:
 
 
 def test_earlier_entry_loses_when_the_order_is_reversed() -> None:
-    result = docs.build([LATER, SITE])
+    result = build_keysets([LATER, SITE])
     assert fixture(result, "make_set")["request"]["body"]["id"] == "alpha"
 
 
 def test_folder_pages_are_read_by_path_components_so_contrib_copies_come_later() -> None:
     # "repo/get.md" before "repo-contrib/get.md" (a plain string sort would swap them), as
     # shared/graph-docs holds microsoft-graph-docs and the newer microsoft-graph-docs-contrib.
-    result = docs.build([PAGES / "order"])
+    result = build_keysets([PAGES / "order"])
     read_set = fixture(result, "read_set")
     assert read_set["source"].startswith("repo-contrib/get.md:")
     assert read_set["request"]["path"] == "/beta/trustFramework/keySets('repo-contrib')"
@@ -402,7 +408,7 @@ def test_folder_pages_are_read_by_path_components_so_contrib_copies_come_later()
 
 
 def test_two_builds_give_identical_text() -> None:
-    first, second = docs.build([SITE, LATER]), docs.build([SITE, LATER])
+    first, second = build_keysets([SITE, LATER]), build_keysets([SITE, LATER])
     assert first == second
     text = first.files["schemas/createKeySet.json"]
     assert text.endswith("}\n")
@@ -411,7 +417,7 @@ def test_two_builds_give_identical_text() -> None:
 
 def test_source_of_a_file_entry_is_its_file_name() -> None:
     page = SITE / "api" / "generate.md"
-    result = docs.build([SITE / "resources", page])
+    result = build_keysets([SITE / "resources", page])
     start = line_of(page, '"name": "make_key"') - 2
     assert fixture(result, "make_key")["source"] == f"generate.md:{start}"
 
@@ -424,12 +430,12 @@ def test_warning_prints_as_file_line_message() -> None:
 
 
 def test_check_reports_changed_missing_and_stale_files(site: BuildResult, tmp_path: Path) -> None:
-    docs.write(site, tmp_path)
-    assert docs.check(site, tmp_path) == []
+    write(site, tmp_path)
+    assert check(site, tmp_path) == []
     (tmp_path / "schemas/listKeySets.json").write_text("{}\n", encoding="utf-8")
     (tmp_path / "fixtures/examples/make_key.json").unlink()
     (tmp_path / "schemas/oldOperation.json").write_text("{}\n", encoding="utf-8")
-    assert docs.check(site, tmp_path) == [
+    assert check(site, tmp_path) == [
         "fixtures/examples/make_key.json",
         "schemas/listKeySets.json",
         "schemas/oldOperation.json",
@@ -439,13 +445,13 @@ def test_check_reports_changed_missing_and_stale_files(site: BuildResult, tmp_pa
 def test_write_rewrites_only_changes_and_removes_stale_files(
     site: BuildResult, tmp_path: Path
 ) -> None:
-    assert docs.write(site, tmp_path) == sorted(site.files)
-    assert docs.write(site, tmp_path) == []
+    assert write(site, tmp_path) == sorted(site.files)
+    assert write(site, tmp_path) == []
     stale = tmp_path / "fixtures/examples/gone.json"
     stale.write_text("{}\n", encoding="utf-8")
     keep = tmp_path / "fixtures/recorded.json"
     keep.write_text("{}\n", encoding="utf-8")
-    assert docs.write(site, tmp_path) == ["fixtures/examples/gone.json"]
+    assert write(site, tmp_path) == ["fixtures/examples/gone.json"]
     assert not stale.exists() and keep.exists()
     for rel, text in site.files.items():
         assert (tmp_path / rel).read_bytes() == text.encode("utf-8")
@@ -456,12 +462,74 @@ def test_written_files_get_the_ordinary_mode_not_a_private_one(
 ) -> None:
     mask = os.umask(0o022)
     try:
-        docs.write(site, tmp_path)
+        write(site, tmp_path)
     finally:
         os.umask(mask)
     modes = {stat.S_IMODE((tmp_path / rel).stat().st_mode) for rel in site.files}
     assert modes == {0o644}
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+# --- the operations and their decisions are inputs ------------------------------------------
+
+
+def replaced(op_id: str, **changes: Any) -> tuple[OperationSpec, ...]:
+    """The keySet operations with ``op_id``'s spec changed."""
+    return tuple(
+        dataclasses.replace(op, **changes) if op.id == op_id else op for op in KEYSET_OPERATIONS
+    )
+
+
+def test_only_the_operations_passed_in_get_contracts_and_examples() -> None:
+    without = tuple(op for op in KEYSET_OPERATIONS if op.id != "generateKey")
+    result = build([SITE], without)
+    assert "schemas/generateKey.json" not in result.files
+    assert "fixtures/examples/make_key.json" not in result.files
+    assert "schemas/createKeySet.json" in result.files
+    line = line_of(SITE / "api/generate.md", "POST /trustFramework/keySets/{keySetId}/generateKey")
+    [message] = warnings_at(result, "api/generate.md", line)
+    assert message.endswith("matches no keySets operation; page skipped")
+
+
+def test_warnings_name_the_operations_by_the_path_segment_they_share() -> None:
+    policies = (OperationSpec("getPolicy", "GET", "/trustFramework/policies/{id}"),)
+    result = build([SITE / "api" / "list.md"], policies)
+    line = line_of(SITE / "api/list.md", "GET /trustFramework/keySets")
+    assert warnings_at(result, "list.md", line) == [
+        "'GET /trustFramework/keySets' matches no policies operation; page skipped"
+    ]
+
+
+def test_required_members_come_from_the_operation_spec() -> None:
+    chosen = build([SITE], replaced("generateKey", required=("exp", "use")))
+    assert schema(chosen, "generateKey")["$defs"]["request"]["required"] == ["exp", "use"]
+    none = build([SITE], replaced("generateKey", required=()))
+    assert "required" not in schema(none, "generateKey")["$defs"]["request"]
+
+
+def test_without_an_entity_id_schema_the_id_is_typed_by_its_resource_page() -> None:
+    result = build([SITE], replaced("createKeySet", entity_id_schema=None))
+    contract = schema(result, "createKeySet")
+    assert "properties" not in contract["$defs"]["request"]
+    request = validator(contract, "request")
+    assert request.is_valid({"id": "a b"})
+    assert not request.is_valid({"keys": []})
+
+
+def test_secret_parameters_of_the_spec_are_write_only() -> None:
+    site = build([SITE], KEYSET_OPERATIONS)
+    assert "writeOnly" not in schema(site, "generateKey")["$defs"]["request"]["properties"]["exp"]
+    result = build([SITE], replaced("generateKey", secret_parameters=frozenset({"exp"})))
+    assert schema(result, "generateKey")["$defs"]["request"]["properties"]["exp"]["writeOnly"]
+
+
+def test_values_are_case_sensitive_unless_the_property_is_named() -> None:
+    exact = build([SITE], KEYSET_OPERATIONS)
+    props = schema(exact, "generateKey")["$defs"]["request"]["properties"]
+    assert props["kty"]["enum"] == ["rsa", "oct"]
+    assert not validator(schema(exact, "generateKey"), "request").is_valid(
+        {"use": "sig", "kty": "RSA"}
+    )
 
 
 # --- the real Graph pages -------------------------------------------------------------------
@@ -476,12 +544,12 @@ def graph() -> BuildResult:
             # CI always has shared/ beside the clone: there the real pages must be built.
             pytest.fail(f"CI=true but {reason}", pytrace=False)
         pytest.skip(reason)
-    return docs.build([seed, SHARED / "graph-docs"])
+    return build_keysets([seed, SHARED / "graph-docs"])
 
 
 def test_graph_pages_give_every_operation_a_valid_contract(graph: BuildResult) -> None:
     contracts = {n.split("/")[-1][: -len(".json")] for n in graph.files if n.startswith("schemas/")}
-    assert contracts == {op.id for op in docs.OPERATIONS}
+    assert contracts == {op.id for op in KEYSET_OPERATIONS}
     for name in graph.files:
         if name.startswith("schemas/"):
             Draft202012Validator.check_schema(loaded(graph, name))

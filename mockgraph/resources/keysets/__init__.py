@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockgraph.http.routing import Resource
-from mockgraph.resources.keysets.models import KeySet
+from mockgraph.resources.keysets.models import KEYSET_ID_PATTERN, KeySet
 from mockgraph.resources.keysets.operations import OPERATIONS
 from mockgraph.resources.keysets.schemas import parse_state
 from mockgraph.resources.store import Store
@@ -26,4 +26,11 @@ KEYSETS = Resource(
     new_store=_new_store,
     parse_state=parse_state,
     dump_state=_dump,
+    id_schema={
+        "description": "letters, digits, '_', '.' and '-', 1 to 256 of them",
+        "pattern": KEYSET_ID_PATTERN,
+        "type": "string",
+    },
+    # The pages spell kty RSA/rsa and oct/OCT (the key page vs generateKey and the uploads).
+    case_insensitive=frozenset({"kty"}),
 )

@@ -43,6 +43,7 @@ OPERATIONS: tuple[Operation, ...] = (
         v.upload_secret,
         schemas.UploadSecretSchema(),
         kind="action",
+        secrets=frozenset({"k"}),  # "similar to" the key's k, which cannot be read back
     ),
     Operation(
         "uploadCertificate",
@@ -52,8 +53,6 @@ OPERATIONS: tuple[Operation, ...] = (
         schemas.UploadCertificateSchema(),
         kind="action",
         blocking=True,
-        # A certificate is public, but a PEM file may carry its private key along.
-        secrets=frozenset({"key"}),
     ),
     Operation(
         "uploadPkcs12",
@@ -63,6 +62,7 @@ OPERATIONS: tuple[Operation, ...] = (
         schemas.UploadPkcs12Schema(),
         kind="action",
         blocking=True,  # the password's key derivation
+        # The PFX bundles a private key, and the password unlocks it.
         secrets=frozenset({"key", "password"}),
     ),
     Operation("getActiveKey", ("GET",), ITEM + "/getActiveKey", v.get_active_key, kind="function"),
