@@ -39,7 +39,7 @@ def create_app(config: Config | None = None, *, contracts: Contracts | None = No
     app = Flask("mockgraph", static_folder=None)
     app.response_class = GraphResponse
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # chunked bodies too: a 413
-    app.url_map.merge_slashes = False  # "//beta/..." is no Graph URL: a 404, not a redirect
+    app.url_map.merge_slashes = False  # "/beta//x" is no Graph URL: a 404, not a redirect
     app.extensions[EXTENSION] = mock
 
     # Every request, in this order; a step that answers or raises ends the request there.

@@ -30,7 +30,8 @@ not slow down test runs that never use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,14 +42,29 @@ if TYPE_CHECKING:
     from flask.testing import FlaskClient
 
     from mockgraph.config import Config
+    from mockgraph.features.journal import Entry
     from mockgraph.http.contracts import Contracts
     from mockgraph.serve.live import MockGraphServer
     from mockgraph.state import MockGraph
 
 #: The marker that preloads key sets.
 MARKER = "mockgraph_state"
+#: The ini option that turns the report section of a failed test's exchanges off.
+REPORT_OPTION = "mockgraph_report"
+#: How much of a body the report section shows.
+REPORT_BODY_CHARS = 400
+_USED: pytest.StashKey[list[MockGraph]] = pytest.StashKey()
 #: The bearer token ``mockgraph_client`` sends (any opaque token is accepted by default).
 TOKEN = "mockgraph-test-token"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        REPORT_OPTION,
+        "show the mockgraph exchanges of a failed test in its report (default: true)",
+        type="bool",
+        default=True,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,6 +137,7 @@ def mockgraph_app(
     state = mockgraph(app)
     state.reset()
     _seed_marked(request, state)
+    _note_use(request, state)
     return app
 
 
@@ -163,6 +180,7 @@ def mockgraph_server(
         server.reconfigure(app=app)
     server.reset()
     _seed_marked(request, server.state)
+    _note_use(request, server.state)
     yield server
     _check_or_restart(server)
 
@@ -202,3 +220,40 @@ def _seed_marked(request: pytest.FixtureRequest, state: MockGraph) -> None:
                 seed_state(state, target)
             except StartupError as exc:
                 pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+
+
+def _note_use(request: pytest.FixtureRequest, state: MockGraph) -> None:
+    """Remember that the test used ``state``, for the report of a failure."""
+    request.node.stash.setdefault(_USED, []).append(state)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that used a mockgraph fixture shows the exchanges it had with the mock,
+    as pytest shows captured output (opt out with the ``mockgraph_report`` ini option)."""
+    report = yield
+    used = item.stash.get(_USED, [])
+    if report.failed and report.when == "call" and used and item.config.getini(REPORT_OPTION):
+        lines = [_exchange(entry) for state in used for entry in state.journal.entries()]
+        report.sections.append(("mockgraph exchanges", "\n".join(lines) or "(none)"))
+    return report
+
+
+def _exchange(entry: Entry) -> str:
+    """One exchange of the report: request line, status, operation, error code and the
+    contract's verdict, then the bodies (already redacted), trimmed."""
+    query = "&".join(f"{k}={v}" for k, values in entry.query.items() for v in values)
+    head = f"{entry.method} {entry.path}{'?' + query if query else ''} -> {entry.status}"
+    head += f" {entry.operation or '-'}"
+    if entry.error_code:
+        head += f" {entry.error_code}"
+    head += " contract: " + ("; ".join(entry.violations) if entry.violations else "ok")
+    lines = [head]
+    for label, body in (("request", entry.body), ("answer", entry.response_body)):
+        if body is not None:
+            text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+            cut = text if len(text) <= REPORT_BODY_CHARS else text[:REPORT_BODY_CHARS] + "..."
+            lines.append(f"    {label}: {cut}")
+    return "\n".join(lines)

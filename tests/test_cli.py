@@ -18,7 +18,6 @@ from click.testing import CliRunner
 
 from mockgraph import cli
 from mockgraph.cli import main
-
 from mockgraph.state import mockgraph
 
 PAGES = Path(__file__).parent / "docpages" / "site"

@@ -1,12 +1,16 @@
-"""Atomic file replacement: the one way mockgraph writes a file that must never be seen torn
-(the state file, ``--state-file``'s durable state, recorded examples)."""
+"""Files written whole or not at all, and held by one process at a time: the one way mockgraph
+writes a file that must never be seen torn (state files, recordings, its certificate authority),
+and the lock that keeps a second process off a file another one owns."""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 
 def write_atomically(path: Path, text: str | Iterable[str]) -> None:
@@ -63,3 +67,33 @@ def _fsync_directory(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def lock_file(path: Path, *, wait: bool) -> IO[bytes]:
+    """An exclusive lock on ``path`` (created if missing), held while the returned file is
+    open. Without ``wait``, a lock another process holds raises ``BlockingIOError``."""
+    handle = open(path, "a+b")  # noqa: SIM115 - the caller holds it open
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            mode = msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK
+            msvcrt.locking(handle.fileno(), mode, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError as exc:
+        handle.close()
+        raise BlockingIOError(str(exc)) from None
+    return handle
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` inside the block, waiting for it if need be."""
+    handle = lock_file(path, wait=True)
+    try:
+        yield
+    finally:
+        handle.close()

@@ -138,6 +138,11 @@ class ClaimsMemo:
         self._key = key
         self._claims: dict[str, Mapping[str, Any]] = {}
 
+    @property
+    def verifies(self) -> bool:
+        """Whether signatures and audiences are checked (a key was given)."""
+        return self._key is not None
+
     def __call__(self, token: str) -> Mapping[str, Any]:
         claims = self._claims.get(token)
         if claims is None:
@@ -152,8 +157,13 @@ class ClaimsMemo:
 def authenticate(mock: MockGraph) -> None:
     """The request step: every Graph request (CORS preflights excepted) carries a bearer
     token; a JWT must be well-formed, current by the mock's clock and, unless permission checks
-    are off, meant for Graph and holding a permission of the operation."""
-    if request.method == "OPTIONS" or not request.path.startswith(BASE_PATH + "/"):
+    are off, meant for Graph and holding a permission of the operation. With
+    ``Config.verify_tokens`` only JWTs are taken, and only when the claims memo has the key to
+    check their signature."""
+    # A preflight carries no token; $metadata is read before signing in (as on Graph).
+    if request.method == "OPTIONS" or request.endpoint == "metadata":
+        return
+    if not request.path.startswith(BASE_PATH + "/"):
         return
     token = bearer_token(request.environ.get("HTTP_AUTHORIZATION"))
     config = mock.config
@@ -161,6 +171,11 @@ def authenticate(mock: MockGraph) -> None:
         if config.require_jwt or config.verify_tokens:
             raise Unauthenticated("The access token must be a JWT.")
         return
+    if config.verify_tokens and not mock.claims.verifies:
+        # Anyone can mint a JWT the mock cannot check: refuse it rather than trust it.
+        raise Unauthenticated(
+            "The access token is not valid: the mock has no authority key to check its signature."
+        )
     try:
         claims = mock.claims(token)
     except MalformedToken as exc:

@@ -16,19 +16,20 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from mockgraph.config import BASE_PATH
 from mockgraph.http.codec import JsonProblem, decode, encode
 from mockgraph.http.errors import BadRequest, FailedDependency, render_error
-from mockgraph.http.facts import BATCH_FACTS, Facts, facts
+from mockgraph.http.facts import BATCH_FACTS, Facts, facts, new_request_id
 from mockgraph.http.parsing import is_json, read_json
 from mockgraph.http.rendering import json_response
 
@@ -157,7 +158,9 @@ def _headers(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
     for name, value in raw.items():
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             value = ", ".join(value)
-        if not isinstance(value, str) or not name.strip():
+        if not name.strip():
+            raise BadRequest(f"{where} has a header without a name.")
+        if not isinstance(value, str):
             raise BadRequest(f"{where} has a header '{name}' whose value is not a string.")
         if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
             raise BadRequest(f"{where} has a header '{name}' with a line break.")
@@ -220,14 +223,7 @@ def run_batch(app: Flask, items: list[BatchItem], outer: Facts) -> list[dict[str
     for item in execution_order(items):
         failed = [d for d in item.depends_on if not 200 <= answers[d]["status"] < 300]
         if failed:
-            error = FailedDependency(
-                f"Request '{item.id}' was not run: request '{failed[0]}', which it depends on, "
-                "failed."
-            )
-            response = render_error(error)
-            answers[item.id] = _answer(
-                item.id, response.status_code, response.headers, response.get_data()
-            )
+            answers[item.id] = _not_run(item, failed[0])
             continue
         headers = Headers(list(item.headers))
         if "Authorization" in request.headers:
@@ -248,6 +244,28 @@ def run_batch(app: Flask, items: list[BatchItem], outer: Facts) -> list[dict[str
         status, response_headers, data = _call(app, environ)
         answers[item.id] = _answer(item.id, status, response_headers, data)
     return [answers[item.id] for item in items]
+
+
+def _not_run(item: BatchItem, dependency: str) -> dict[str, Any]:
+    """The 424 answer of an item not run, rendered by the one renderer with ids of the item's
+    own (as every item's answer has): a new ``request-id``, and the item's
+    ``client-request-id`` when it sent a valid one."""
+    error = FailedDependency(
+        f"Request '{item.id}' was not run: request '{dependency}', which it depends on, failed."
+    )
+    request_id = new_request_id()
+    sent = next((v for k, v in item.headers if k.lower() == "client-request-id"), request_id)
+    valid = sent.isascii() and sent.isprintable()
+    own = Facts(time.perf_counter(), time.time(), request_id, sent if valid else request_id)
+    batch_facts = g.facts
+    g.facts = own  # what the renderer reads the ids from, and keeps the answer in
+    try:
+        response = render_error(error)
+    finally:
+        g.facts = batch_facts
+    response.headers["request-id"] = own.request_id
+    response.headers["client-request-id"] = own.client_request_id
+    return _answer(item.id, response.status_code, response.headers, response.get_data())
 
 
 def _call(app: Flask, environ: dict[str, Any]) -> tuple[int, Headers, bytes]:

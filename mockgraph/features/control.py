@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 #: The range of clock values a ``datetime`` can show (years 1 to 9999).
 _CLOCK_RANGE = (-62135596800.0, 253402300799.0)
+#: ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses).
+_LIMIT = re.compile(r"[0-9]{1,9}")
 _CLOCK_TYPE = "The property 'now' must be a number of seconds, an ISO 8601 string or null."
 
 bp = Blueprint("control", __name__, url_prefix=CONTROL_PATH)
@@ -109,7 +112,7 @@ def select_entries(
 def list_requests() -> Response:
     _only(("operation", "method", "limit"))
     raw_limit = request.args.get("limit")
-    if raw_limit is not None and (not raw_limit.isdigit() or len(raw_limit) > 9):
+    if raw_limit is not None and not _LIMIT.fullmatch(raw_limit):
         raise BadRequest("The query parameter 'limit' must be a whole number, 0 or more.")
     entries = select_entries(
         _mock().journal.entries(),

@@ -110,8 +110,10 @@ def answer_preflight(policy: OriginPolicy) -> Response | None:
     if not _is_preflight():
         return None
     origin = request.headers["Origin"]
-    if not request.path.startswith(BASE_PATH + "/") or not policy.allows(origin):
-        raise AccessDenied("This origin may not call this path (CORS).")
+    if not request.path.startswith(BASE_PATH + "/"):
+        raise AccessDenied(f"Only Graph's routes (below {BASE_PATH}) answer CORS preflights.")
+    if not policy.allows(origin):
+        raise AccessDenied(f"The origin '{origin}' is not allowed (CORS).")
     response = no_content()
     response.headers["Access-Control-Allow-Methods"] = ", ".join(ALLOWED_METHODS)
     response.headers["Access-Control-Allow-Headers"] = ", ".join(

@@ -62,7 +62,8 @@ _ERRORS: dict[int, tuple[type[GraphError], str]] = {
     429: (TooManyRequests, "Please retry again later."),
     503: (ServiceUnavailable, "The service is temporarily unavailable. Please retry later."),
 }
-_COUNT = re.compile(r"^([0-9]+)(?:st|nd|rd|th)?$")
+_STATUS = re.compile(r"^[0-9]{1,9}$")  # ASCII digits only: str.isdigit() takes "²" and "٤"
+_COUNT = re.compile(r"^([0-9]{1,9})(?:st|nd|rd|th)?$")
 _SECONDS = re.compile(r"^[0-9]{1,6}$")
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s)$")
 _EXAMPLE = "e.g. 'every 3rd write -> 429 retry-after=2'"
@@ -153,7 +154,7 @@ def parse_action(text: str) -> Action:
     while i < len(words):
         word = words[i]
         value = words[i + 1] if i + 1 < len(words) else None
-        if word.isdigit():
+        if _STATUS.match(word):
             if int(word) not in _ERRORS:
                 raise FaultRuleError(f"status {word} cannot be injected; use 429 or 503")
             if status is not None:

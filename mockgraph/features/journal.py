@@ -1,10 +1,10 @@
 """The request journal: every exchange the app answered, secrets redacted, in a ring bounded
 twice so a long run cannot exhaust memory: by count (``Config.journal_size``) and by the bytes it
-keeps of each exchange (``Config.journal_bytes``: request line, headers and both bodies), the
-oldest exchanges leaving first.
+keeps of each exchange (``Config.journal_bytes``: request line and query, headers of both sides
+and both bodies), the oldest exchanges leaving first.
 
-Recording an exchange keeps its raw facts (a copy of the WSGI environ, the body bytes, the
-answer's headers and bytes); decoding and redaction happen when the journal is first read, once
+Recording an exchange keeps its raw facts (the request's headers and body bytes, the answer's
+headers and bytes); decoding and redaction happen when the journal is first read, once
 per exchange, so the request path pays a few microseconds.
 """
 
@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -24,7 +24,7 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 
 from mockgraph.features.redact import read_body, redact_headers, redact_query
-from mockgraph.http.facts import BATCH_FACTS, DELAY_KEY, Facts
+from mockgraph.http.facts import DELAY_KEY, Facts
 
 if TYPE_CHECKING:
     from mockgraph.state import MockGraph
@@ -63,14 +63,11 @@ class Entry:
         return error.get("code") if isinstance(error, dict) else None
 
 
-#: Environ keys that hold objects, not facts: the journal keeps no request or stream alive.
-_NOT_FACTS = ("werkzeug.request", "wsgi.input", "wsgi.errors", "werkzeug.socket", BATCH_FACTS)
-
-
 @dataclass(slots=True, repr=False, eq=False)
 class Exchange:
     """The raw facts of one exchange, as the request path captured them: nothing decoded or
-    redacted, so they hold secrets and never leave the journal (not even in a repr)."""
+    redacted, so they hold secrets and never leave the journal (not even in a repr).
+    ``headers`` are the request's WSGI header variables (``HTTP_*``, ``CONTENT_*``) only."""
 
     time: float
     monotonic: float
@@ -78,7 +75,7 @@ class Exchange:
     method: str
     path: str
     query_string: bytes
-    environ: dict[str, Any]
+    headers: dict[str, str]
     data: bytes | None
     status: int
     response_headers: tuple[tuple[str, str], ...]
@@ -92,26 +89,24 @@ class Exchange:
         return f"<Exchange {self.method} {self.path} {self.status}>"
 
     @classmethod
-    def capture(cls, environ: dict[str, Any], **facts: Any) -> Exchange:
-        """An exchange holding a copy of ``environ`` (its headers), without the objects in it."""
-        copy = environ.copy()
-        for name in _NOT_FACTS:
-            copy.pop(name, None)
-        return cls(environ=copy, **facts)
+    def capture(cls, environ: Mapping[str, Any], **facts: Any) -> Exchange:
+        """An exchange holding the request headers of ``environ`` and nothing else of it (no
+        request, stream or server object stays alive through the journal)."""
+        headers = {
+            k: v
+            for k, v in environ.items()
+            if k.startswith(("HTTP_", "CONTENT_")) and isinstance(v, str)
+        }
+        return cls(headers=headers, **facts)
 
     def weight(self) -> int:
-        """The bytes this exchange keeps: request line, headers, both bodies."""
-        headers = sum(
-            len(k) + len(v)
-            for k, v in self.environ.items()
-            if k.startswith(("HTTP_", "CONTENT_")) and isinstance(v, str)
-        )
-        answer = sum(len(k) + len(v) for k, v in self.response_headers)
+        """The bytes this exchange keeps: request line and query, headers, both bodies."""
         return (
-            len(self.path)
+            len(self.method)
+            + len(self.path)
             + len(self.query_string)
-            + headers
-            + answer
+            + sum(len(k) + len(v) for k, v in self.headers.items())
+            + sum(len(k) + len(v) for k, v in self.response_headers)
             + len(self.data or b"")
             + len(self.response_data or b"")
         )
@@ -129,7 +124,7 @@ class Exchange:
             method=self.method,
             path=self.path,
             query=query,
-            headers=redact_headers(EnvironHeaders(self.environ).items()),
+            headers=redact_headers(EnvironHeaders(self.headers).items()),
             body=read_body(self.data, secrets=self.secrets),
             status=self.status,
             response_headers=redact_headers(self.response_headers),
@@ -146,10 +141,10 @@ class _Slot:
 
     __slots__ = ("seq", "_exchange", "_entry", "nbytes")
 
-    def __init__(
-        self, seq: int, exchange: Exchange | None, nbytes: int, entry: Entry | None = None
-    ) -> None:
-        self.seq, self._exchange, self._entry, self.nbytes = seq, exchange, entry, nbytes
+    def __init__(self, seq: int, exchange: Exchange, nbytes: int) -> None:
+        self.seq, self.nbytes = seq, nbytes
+        self._exchange: Exchange | None = exchange
+        self._entry: Entry | None = None
 
     def entry(self) -> Entry:
         # Two readers may build the same Entry at once: both are equal and either is kept.
@@ -199,14 +194,6 @@ class Journal:
                 dropped.append(slots.popleft())
                 self._bytes -= dropped[-1].nbytes
         del dropped
-
-    def add(self, entry: Entry) -> None:
-        """Keep a ready ``entry`` as it is (its ``seq`` is the caller's); it weighs nothing."""
-        if self.size > 0:
-            with self._lock:
-                self._slots.append(_Slot(entry.seq, None, 0, entry))
-                while len(self._slots) > self.size:
-                    self._bytes -= self._slots.popleft().nbytes
 
     def clear(self) -> None:
         with self._lock:

@@ -19,8 +19,9 @@ shown as something the mock would send or accept.
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,9 @@ SECURITY_SCHEME = "bearer"
 #: ``Base64-encoded-pfx-content`` and ``application-secret-to-be-uploaded``.
 PLACEHOLDER = re.compile(r"^[\w.]+-value$|^Base64-encoded-[\w-]+$|^[\w-]+-to-be-uploaded$")
 
-_REF = "#/$defs/"
+#: A ``$ref`` to a local definition, in a schema's JSON text: the codec writes no spaces, and a
+#: quote inside a string is escaped, so only members named ``$ref`` match.
+_LOCAL_REF = re.compile(rb'"\$ref":"#/\$defs/([^"\\]+)"')
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _HEADER_REFS = {
     "request-id": {"$ref": "#/components/headers/request-id"},
@@ -62,13 +65,8 @@ def register(app: Flask, mock: MockGraph) -> None:
     document = build_document(
         mock.operations.values(), mock.contracts, mock.permissions, mock.config, load_examples()
     )
-    body = encode(document)
-    app.add_url_rule(
-        DOCUMENT_PATH,
-        "mockgraph_openapi",
-        partial(GraphResponse, body, content_type="application/json"),
-        methods=["GET"],
-    )
+    answer = partial(GraphResponse, encode(document), content_type="application/json")
+    app.add_url_rule(DOCUMENT_PATH, "mockgraph_openapi", answer, methods=["GET"])
 
 
 def load_examples(directory: Traversable | None = None) -> list[dict[str, Any]]:
@@ -102,11 +100,12 @@ def build_document(
     by_operation: dict[str, list[Mapping[str, Any]]] = {}
     for example in examples:
         by_operation.setdefault(str(example.get("operation")), []).append(example)
-    schemas: dict[str, Any] = {ERROR_SCHEMA: _error_schema()}
+    schemas: dict[str, Any] = {ERROR_SCHEMA: copy.deepcopy(ERROR_BODY)}
+    shared: dict[str, dict[str, Any]] = {}
     paths: dict[str, dict[str, Any]] = {}
     for op in documented:
         contract = contracts[op.id]
-        names = _component_names(contract, schemas)
+        names = _component_names(contract, shared)
         for local, component in names.items():
             schemas.setdefault(component, _rewrite(contract.schema["$defs"][local], names))
         item = paths.setdefault(op.path, {})
@@ -115,7 +114,9 @@ def build_document(
             item["parameters"] = [_path_parameter(name) for name in placeholders]
         operation = _operation(op, contract, names, config, by_operation.get(op.id, []))
         operation["security"] = _security(permissions[op.id], config)
-        operation["links"] = _links(op, documented)
+        links = _links(op, documented)
+        if links:
+            operation["responses"][str(contract.status)]["links"] = links
         for index, method in enumerate(op.methods):
             operation_id = op.id if index == 0 else op.id + method.title()
             item[method.lower()] = {**operation, "operationId": operation_id}
@@ -136,8 +137,8 @@ def build_document(
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "responses": {"error": _error_response()},
-            "headers": _headers(),
+            "responses": {"error": copy.deepcopy(ERROR_RESPONSE)},
+            "headers": copy.deepcopy(HEADERS),
             "securitySchemes": {
                 SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
@@ -170,27 +171,27 @@ def _version() -> str:
 # -- schemas ---------------------------------------------------------------------------------
 
 
-def _component_names(contract: Contract, taken: Mapping[str, Any]) -> dict[str, str]:
-    """Each ``$defs`` name of ``contract`` -> its components/schemas name. Resource definitions
-    are shared between contracts when they and everything they reach are identical; otherwise
-    (and always for ``request``/``response``) they are prefixed with the operation id."""
+def _component_names(contract: Contract, shared: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each ``$defs`` name of ``contract`` -> its components/schemas name. A resource definition
+    keeps its plain name when it and everything it reaches are as in the contract that first
+    gave the name (``shared``: plain name -> that closure, updated here); otherwise (and always
+    for ``request``/``response``) it is prefixed with the operation id."""
     defs: Mapping[str, Any] = contract.schema.get("$defs", {})
-    names: dict[str, str] = {}
-    for local in defs:
-        shared = local not in ("request", "response")
-        if shared and local in taken:
-            shared = _closure(defs, local) == _closure_of_components(taken, local)
-        names[local] = local if shared else f"{contract.operation}.{local}"
-    # A shared definition that reaches a prefixed one would point at the other contract's copy.
-    changed = True
-    while changed:
-        changed = False
-        for local, component in names.items():
-            if component == local and any(
-                names[dep] != dep for dep in _closure(defs, local) if dep != local
-            ):
-                names[local] = f"{contract.operation}.{local}"
-                changed = True
+    closures = {local: _closure(defs, local) for local in defs}
+    same = {
+        local
+        for local, closure in closures.items()
+        if local not in ("request", "response") and shared.get(local, closure) == closure
+    }
+    # A definition reaching a prefixed one is prefixed too, or it would point at another
+    # contract's copy.
+    names = {
+        local: local if set(closure) <= same else f"{contract.operation}.{local}"
+        for local, closure in closures.items()
+    }
+    for local, component in names.items():
+        if component == local:
+            shared.setdefault(local, closures[local])
     return names
 
 
@@ -203,96 +204,22 @@ def _closure(defs: Mapping[str, Any], name: str) -> dict[str, Any]:
         if current in found or current not in defs:
             continue
         found[current] = defs[current]
-        queue.extend(_refs(defs[current], _REF))
+        queue.extend(_refs(defs[current]))
     return found
 
 
-def _closure_of_components(components: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The same closure over already rewritten components, with refs read back as local."""
-    found: dict[str, Any] = {}
-    queue = [name]
-    prefix = "#/components/schemas/"
-    while queue:
-        current = queue.pop()
-        if current in found or current not in components:
-            continue
-        found[current] = _unrewrite(components[current])
-        queue.extend(_refs(components[current], prefix))
-    return found
-
-
-def _refs(schema: Any, prefix: str) -> Iterator[str]:
-    if isinstance(schema, dict):
-        for key, value in schema.items():
-            if key == "$ref" and isinstance(value, str) and value.startswith(prefix):
-                yield value[len(prefix) :]
-            else:
-                yield from _refs(value, prefix)
-    elif isinstance(schema, list):
-        for value in schema:
-            yield from _refs(value, prefix)
+def _refs(schema: Any) -> list[str]:
+    return [name.decode() for name in _LOCAL_REF.findall(encode(schema))]
 
 
 def _rewrite(schema: Any, names: Mapping[str, str]) -> Any:
     """A copy of ``schema`` with ``#/$defs/x`` refs pointing at ``#/components/schemas/...``."""
-    if isinstance(schema, dict):
-        out = {}
-        for key, value in schema.items():
-            if key == "$ref" and isinstance(value, str) and value.startswith(_REF):
-                local = value[len(_REF) :]
-                out[key] = "#/components/schemas/" + names.get(local, local)
-            else:
-                out[key] = _rewrite(value, names)
-        return out
-    if isinstance(schema, list):
-        return [_rewrite(value, names) for value in schema]
-    return schema
 
+    def component(match: re.Match[bytes]) -> bytes:
+        local = match.group(1).decode()
+        return b'"$ref":"#/components/schemas/' + names.get(local, local).encode() + b'"'
 
-def _unrewrite(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {
-            key: (
-                _REF + value.rsplit("/", 1)[1]
-                if key == "$ref" and isinstance(value, str)
-                else _unrewrite(value)
-            )
-            for key, value in schema.items()
-        }
-    if isinstance(schema, list):
-        return [_unrewrite(value) for value in schema]
-    return schema
-
-
-def _error_schema() -> dict[str, Any]:
-    """Graph's error body (``concepts/errors.md``) as ``http.errors.error_body`` makes it."""
-    return {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "innerError"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "innerError": {
-                        "type": "object",
-                        "required": ["date", "request-id", "client-request-id"],
-                        "properties": {
-                            # UTC, whole seconds, no offset: Graph's own format.
-                            "date": {
-                                "type": "string",
-                                "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
-                            },
-                            "request-id": {"type": "string"},
-                            "client-request-id": {"type": "string"},
-                        },
-                    },
-                },
-            }
-        },
-    }
+    return decode(_LOCAL_REF.sub(component, encode(schema)))
 
 
 # -- operations ------------------------------------------------------------------------------
@@ -308,35 +235,24 @@ def _path_parameter(name: str) -> dict[str, Any]:
 
 def _query_parameters(op: Operation, config: Config) -> list[dict[str, Any]]:
     """The OData options ``op`` takes (``http.odata``), under their ``$`` names."""
+    top = {"type": "integer", "minimum": 1, "maximum": config.max_page_size}
+    # Repeats of $select are accepted (odata.parse_query), so no uniqueItems.
+    select = {"type": "array", "items": {"enum": list(op.select)}, "minItems": 1}
     known: dict[str, tuple[dict[str, Any], str]] = {
-        "top": ({"type": "integer", "minimum": 1, "maximum": config.max_page_size}, "Page size."),
+        "top": (top, "Page size."),
         "skip": ({"type": "integer", "minimum": 0}, "Items to pass over."),
-        "skiptoken": ({"type": "string"}, "The cursor of an @odata.nextLink."),
-        # Repeats are accepted (odata.parse_query), so no uniqueItems.
-        "select": (
-            {"type": "array", "items": {"enum": list(op.select)}, "minItems": 1},
-            "Properties to answer.",
-        ),
+        "skiptoken": (_STRING, "The cursor of an @odata.nextLink."),
+        "select": (select, "Properties to answer."),
         "orderby": ({"enum": ["id", "id asc", "id desc"]}, "Order of the ids."),
-        "filter": ({"type": "string"}, "Only \"id eq '...'\" and \"startswith(id,'...')\"."),
-        "count": (
-            {"type": "boolean"},
-            "true is answered 400: not supported in Azure AD B2C tenants.",
-        ),
+        "filter": (_STRING, "Only \"id eq '...'\" and \"startswith(id,'...')\"."),
+        "count": ({"type": "boolean"}, "true is answered 400: not supported in B2C tenants."),
     }
-    parameters = []
-    for name, (schema, description) in known.items():
-        if name in op.query:
-            parameter = {
-                "name": f"${name}",
-                "in": "query",
-                "schema": schema,
-                "description": description,
-            }
-            if name == "select":
-                parameter.update(style="form", explode=False)
-            parameters.append(parameter)
-    return parameters
+    return [
+        {"name": f"${name}", "in": "query", "schema": schema, "description": description}
+        | ({"explode": False} if name == "select" else {})
+        for name, (schema, description) in known.items()
+        if name in op.query
+    ]
 
 
 def _operation(
@@ -351,21 +267,15 @@ def _operation(
     if op.query:
         operation["parameters"] = _query_parameters(op, config)
     if "request" in defs:
-        media: dict[str, Any] = {"schema": {"$ref": _component(names["request"])}}
-        request_examples = _request_examples(contract, examples)
-        if request_examples:
-            media["examples"] = request_examples
-        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+        shown = _examples(examples, "request", contract.request)
+        operation["requestBody"] = {"required": True, "content": _media(names["request"], shown)}
     success: dict[str, Any] = {
         "description": f"{contract.status}: what the doc page documents.",
         "headers": dict(_HEADER_REFS),
     }
     if "response" in defs and contract.status != 204:
-        media = {"schema": {"$ref": _component(names["response"])}}
-        response_examples = _response_examples(contract, examples)
-        if response_examples:
-            media["examples"] = response_examples
-        success["content"] = {"application/json": media}
+        shown = _examples(examples, "response", contract.response, contract.status)
+        success["content"] = _media(names["response"], shown)
     if contract.status == 201:
         success["headers"]["Location"] = {"$ref": "#/components/headers/Location"}
     # 4XX/5XX rather than `default` (which the official OpenAPI uses): the documented success
@@ -379,8 +289,11 @@ def _operation(
     return operation
 
 
-def _component(name: str) -> str:
-    return "#/components/schemas/" + name
+def _media(component: str, examples: dict[str, Any]) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/" + component}}
+    if examples:
+        media["examples"] = examples
+    return {"application/json": media}
 
 
 def _security(needed: Permissions, config: Config) -> list[dict[str, list[str]]]:
@@ -394,6 +307,28 @@ def _security(needed: Permissions, config: Config) -> list[dict[str, list[str]]]
 
 
 # -- examples --------------------------------------------------------------------------------
+
+
+def _examples(
+    examples: list[Mapping[str, Any]], side: str, check: Check | None, status: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """The ``side`` (``request`` or ``response``) bodies of ``examples`` worth showing: valid
+    by ``check``, no docs placeholder, the response's write-only secrets dropped."""
+    out: dict[str, dict[str, Any]] = {}
+    for example in examples:
+        part = example.get(side) or {}
+        body = part.get("body")
+        if body is None or (status is not None and part.get("status") != status):
+            continue
+        if side == "response":
+            body = _without_secrets(body)
+        if check is None or _has_placeholder(body) or not check.is_valid(body):
+            continue
+        summary = f"Documented example ({example.get('source', 'the Graph docs')})"
+        if example.get("truncated"):
+            summary += "; shortened on its page"
+        out[str(example["name"])] = {"summary": summary, "value": body}
+    return out
 
 
 def _without_secrets(value: Any) -> Any:
@@ -414,77 +349,44 @@ def _has_placeholder(value: Any) -> bool:
     return False
 
 
-def _showable(body: Any, check: Check | None) -> bool:
-    return check is not None and not _has_placeholder(body) and check.is_valid(body)
+# -- shared schemas, responses and headers -----------------------------------------------------
 
 
-def _summary(example: Mapping[str, Any]) -> str:
-    text = f"Documented example ({example.get('source', 'the Graph docs')})"
-    if example.get("truncated"):
-        text += "; shortened on its page"
-    return text
+def _object(**properties: Any) -> dict[str, Any]:
+    """A JSON Schema object requiring every one of ``properties``."""
+    return {"type": "object", "required": list(properties), "properties": properties}
 
 
-def _request_examples(
-    contract: Contract, examples: list[Mapping[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for example in examples:
-        body = (example.get("request") or {}).get("body")
-        if body is None or not _showable(body, contract.request):
-            continue
-        out[str(example["name"])] = {"summary": _summary(example), "value": body}
-    return out
+def _header(description: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"description": description, "required": required, "schema": schema}
 
 
-def _response_examples(
-    contract: Contract, examples: list[Mapping[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for example in examples:
-        response = example.get("response") or {}
-        if response.get("status") != contract.status or response.get("body") is None:
-            continue
-        body = _without_secrets(response["body"])
-        if not _showable(body, contract.response):
-            continue
-        out[str(example["name"])] = {"summary": _summary(example), "value": body}
-    return out
-
-
-# -- shared responses and headers ------------------------------------------------------------
-
-
-def _error_response() -> dict[str, Any]:
-    return {
-        "description": "Graph's error body, with the status of the error.",
-        "headers": {
-            **_HEADER_REFS,
-            "Retry-After": {"$ref": "#/components/headers/Retry-After"},
-        },
-        "content": {"application/json": {"schema": {"$ref": _component(ERROR_SCHEMA)}}},
-    }
-
-
-def _headers() -> dict[str, Any]:
-    return {
-        "request-id": {
-            "description": "The id the mock gave this request.",
-            "required": True,
-            "schema": {"type": "string"},
-        },
-        "client-request-id": {
-            "description": "The client's client-request-id, else the request-id.",
-            "required": True,
-            "schema": {"type": "string"},
-        },
-        "Location": {
-            "description": "The new key set, OData key form, relative to the service root.",
-            "required": True,
-            "schema": {"type": "string"},
-        },
-        "Retry-After": {
-            "description": "Seconds to wait: 429 and 503 answers (throttling, injected faults).",
-            "schema": {"type": "integer", "minimum": 0},
-        },
-    }
+_STRING = {"type": "string"}
+#: Graph's error body (``concepts/errors.md``) as ``http.errors.error_body`` makes it; the date
+#: in UTC, whole seconds, no offset: Graph's own format.
+ERROR_BODY = _object(
+    error=_object(
+        code=_STRING,
+        message=_STRING,
+        innerError=_object(
+            date={"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$"},
+            **{"request-id": _STRING, "client-request-id": _STRING},
+        ),
+    )
+)
+ERROR_RESPONSE = {
+    "description": "Graph's error body, with the status of the error.",
+    "headers": {**_HEADER_REFS, "Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/" + ERROR_SCHEMA}}},
+}
+HEADERS = {
+    "request-id": _header("The id the mock gave this request.", _STRING),
+    "client-request-id": _header("The client's client-request-id, else the request-id.", _STRING),
+    "Location": _header("The new key set, OData key form, relative to the service root.", _STRING),
+    # Whole seconds (RFC 9110's delay-seconds), as the fault rules take them.
+    "Retry-After": _header(
+        "Seconds to wait: 429 and 503 answers (throttling, injected faults).",
+        {"type": "integer", "minimum": 0},
+        required=False,
+    ),
+}

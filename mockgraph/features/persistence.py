@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from mockgraph.features.atomic import remove_quietly, write_atomically
+from mockgraph.features.atomic import lock_file, remove_quietly, write_atomically
 from mockgraph.features.statefile import Encoder, Items, load_file
 from mockgraph.http.errors import InternalError, StartupError
 from mockgraph.http.routing import Resource
@@ -44,8 +43,19 @@ class Persistence:
         """Take the file's lock, load the file when it exists (else start from ``seed``, the
         ``--state`` items), write it back at once (a folder that cannot be written fails now)
         and follow the stores. Returns the items loaded. Raises :class:`StartupError` naming
-        the file and the problem."""
+        the file and the problem, the lock given back."""
         self._lock_file = _lock(self.path)
+        try:
+            items = self._load(seed)
+        except BaseException:
+            self.close()
+            raise
+        for name, store in self.stores.items():
+            store.load(items.get(name, ()))
+            store.commit = self.commit
+        return items
+
+    def _load(self, seed: Items) -> Items:
         for leftover in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
             remove_quietly(leftover)  # a write cut off by a crash; the file itself is whole
         items = load_file(self.path, self.resources) if self.path.exists() else seed
@@ -53,9 +63,6 @@ class Persistence:
             self._write(items)
         except OSError as exc:
             raise StartupError(f"cannot write the state file {self.path}: {exc.strerror}") from None
-        for name, store in self.stores.items():
-            store.load(items.get(name, ()))
-            store.commit = self.commit
         return items
 
     def commit(self, store: Store[Any], after: Callable[[], list[Any]]) -> None:
@@ -68,9 +75,19 @@ class Persistence:
             self._write(items)
         except OSError as exc:
             log.error("could not write the state file %s: %s", self.path, exc)
+            self._restore()
             raise InternalError(
                 "The change could not be written to the state file; nothing changed."
             ) from None
+
+    def _restore(self) -> None:
+        """After a failed write, the file as the stores still are: a write can fail after the
+        new file replaced the old (the folder's ``fsync``), and the refused write must not stay
+        on disk. Best effort: a disk that refused one write may refuse this one too."""
+        try:
+            self._write({name: list(store) for name, store in self.stores.items()})
+        except OSError as exc:
+            log.error("could not restore the state file %s: %s", self.path, exc)
 
     def _write(self, items: Items) -> None:
         write_atomically(self.path, self._encoder.pieces(items))
@@ -87,19 +104,11 @@ def _lock(path: Path) -> IO[bytes]:
     """An exclusive lock on ``path.lock``, held while the returned file is open."""
     lock_path = path.with_name(path.name + ".lock")
     try:
-        handle = open(lock_path, "a+b")  # noqa: SIM115 - held open for the server's life
-    except OSError as exc:
-        raise StartupError(f"cannot create the lock file {lock_path}: {exc.strerror}") from None
-    try:
-        if os.name == "nt":
-            import msvcrt
-
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
+        return lock_file(lock_path, wait=False)
+    except BlockingIOError:
         raise StartupError(f"the state file {path} is in use by another mockgraph server") from None
-    return handle
+    except OSError as exc:
+        raise StartupError(
+            f"cannot write the state file {path}: its lock file {lock_path.name} cannot be "
+            f"made: {exc.strerror}"
+        ) from None

@@ -170,15 +170,20 @@ class Proxy:
         return response
 
     def _relinked(self, data: bytes, own_root: str) -> bytes:
-        """An answer whose links named the upstream, naming the proxy instead."""
+        """An answer whose links named the upstream, naming the proxy instead; any other
+        answer (one that is not JSON included) as it came."""
         value = _value(data)
-        if not isinstance(value, dict) or not any(isinstance(value.get(k), str) for k in _LINKS):
+        if not isinstance(value, dict):
             return data
+        base, changed = self.upstream.url, False
         for key in _LINKS:
             link = value.get(key)
-            if isinstance(link, str) and link.startswith(self.upstream.url):
-                value[key] = own_root + link[len(self.upstream.url) :]
-        return encode(value)
+            if isinstance(link, str) and (
+                link == base or link.startswith((base + "/", base + "?"))
+            ):
+                value[key] = own_root + link[len(base) :]
+                changed = True
+        return encode(value) if changed else data
 
 
 _ALL_SECRETS = frozenset(s for r in RESOURCES for op in r.operations for s in op.secrets)

@@ -6,12 +6,14 @@ one codec (so ``"\\u006b"`` is the member ``k``), member names compare in any le
 body that cannot be parsed is not kept at all (only its size), since a secret can hide in it in
 any spelling. Secret are: the JWK private members (``k``, ``d``, ``p``, ``q``, ``dp``, ``dq``,
 ``qi``), passwords, client secrets and tokens, the members an operation declares secret (the
-uploaded PFX or PEM file), any string holding a PEM private key, the secret-looking headers and
+uploaded PFX and its password), PEM private keys in any string (a certificate's PEM file may
+carry its key along) and any base64 string whose text holds one, the secret-looking headers and
 query options.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -22,18 +24,53 @@ REDACTED = "<redacted>"
 #: Member names (compared in lower case) whose values are secret wherever they appear.
 SECRET_MEMBERS: frozenset[str] = frozenset(
     {"k", "d", "p", "q", "dp", "dq", "qi", "password", "client_secret", "client_assertion"}
-    | {"access_token", "refresh_token", "id_token", "code", "assertion"}
+    | {"access_token", "refresh_token", "id_token", "assertion"}
 )
 #: Header names (lower case) whose values are secret; also any name holding one of the words.
 SECRET_HEADERS: frozenset[str] = frozenset(
     {"authorization", "cookie", "set-cookie", "proxy-authorization"}
 )
 _SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth")
-#: Query option names holding one of these are secret (``$skiptoken`` is not).
-_SECRET_OPTION_WORDS = ("secret", "password", "access_token", "api_key", "apikey", "sig")
+#: Query options (lower case, without ``$``) whose values are secret: OAuth's (RFC 6749: an
+#: authorization ``code``), shared access signatures' ``sig``, API keys; also any name holding
+#: one of the words, and any name ending in ``token`` but OData's cursors.
+SECRET_OPTIONS: frozenset[str] = frozenset(
+    {"access_token", "refresh_token", "id_token", "client_secret", "client_assertion"}
+    | {"assertion", "code", "password", "sig", "signature", "key", "token"}
+)
+_SECRET_OPTION_WORDS = ("secret", "password", "api_key", "api-key", "apikey", "auth")
+_CURSORS = frozenset({"skiptoken", "deltatoken"})
+#: Authorization schemes (RFC 9110 section 11) kept in front of a redacted credential: a
+#: secret-looking header's first word is kept only when it is one of these.
+_SCHEMES = frozenset({"basic", "bearer", "digest", "negotiate", "ntlm", "pop"})
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
 )
+
+
+def _in_base64(text: bytes) -> list[str]:
+    """How ``text`` reads inside base64 (standard and URL-safe alphabets) at each of the three
+    byte alignments: only the characters that depend on ``text`` alone."""
+    forms = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + text).decode("ascii")
+        start, end = -(-8 * shift // 6), 8 * (shift + len(text)) // 6
+        forms += [encoded[start:end], encoded[start:end].replace("+", "-").replace("/", "_")]
+    return forms
+
+
+#: The end of a PEM private key's first line, as base64 of a PEM file shows it.
+_PRIVATE_KEY_IN_BASE64 = re.compile("|".join(map(re.escape, _in_base64(b"PRIVATE KEY-----"))))
+
+
+def _redact_string(value: str) -> str:
+    """``value`` with PEM private keys cut out; a base64 text holding one (line breaks
+    allowed) is redacted whole."""
+    if "PRIVATE KEY" in value:
+        return _PRIVATE_KEY.sub(REDACTED, value)
+    if len(value) > 20 and _PRIVATE_KEY_IN_BASE64.search(value.replace("\n", "").replace("\r", "")):
+        return REDACTED
+    return value
 
 
 def not_kept(data: bytes, why: str) -> str:
@@ -55,7 +92,8 @@ def read_body(data: bytes | None, *, secrets: Iterable[str] = ()) -> Any:
 
 def redact_body(value: Any, *, secrets: Iterable[str] = ()) -> Any:
     """A copy of a JSON value with the values of secret members replaced by :data:`REDACTED`
-    (also ``secrets``, the operation's own), and PEM private keys cut out of every string."""
+    (also ``secrets``, the operation's own), and PEM private keys cut out of every string
+    (a base64 string holding one redacted whole)."""
     names = SECRET_MEMBERS | {s.lower() for s in secrets}
     if isinstance(value, Mapping):
         return {
@@ -66,8 +104,8 @@ def redact_body(value: Any, *, secrets: Iterable[str] = ()) -> Any:
         }
     if isinstance(value, list):
         return [redact_body(v, secrets=names) for v in value]
-    if isinstance(value, str) and "PRIVATE KEY" in value:
-        return _PRIVATE_KEY.sub(REDACTED, value)
+    if isinstance(value, str):
+        return _redact_string(value)
     return value
 
 
@@ -76,21 +114,28 @@ def is_secret_header(name: str) -> bool:
     return lowered in SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
 
 
+def is_secret_option(name: str) -> bool:
+    """Whether a query option's value is secret (``access_token``, ``client_secret``, ``sig``,
+    ``code``...); OData's own options and cursors (``$top``, ``$skiptoken``) are not."""
+    bare = name.lower().lstrip("$")
+    if bare in SECRET_OPTIONS or any(word in bare for word in _SECRET_OPTION_WORDS):
+        return True
+    return bare.endswith("token") and bare not in _CURSORS
+
+
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Headers as a dict, secret values redacted (a bearer token keeps its scheme); a repeated
-    header's values joined with ``", "``."""
+    """Headers as a dict, secret values redacted (a credential keeps its authorization
+    scheme, ``Bearer <redacted>``); a repeated header's values joined with ``", "``."""
     out: dict[str, str] = {}
     for name, value in headers:
         if is_secret_header(name):
-            scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
-            value = f"{scheme} {REDACTED}".strip()
+            scheme = value.strip().split(" ", 1)[0]
+            kept = scheme if " " in value.strip() and scheme.lower() in _SCHEMES else ""
+            value = f"{kept} {REDACTED}".strip()
         out[name] = f"{out[name]}, {value}" if name in out else value
     return out
 
 
 def redact_query(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Query pairs with the values of secret options (``access_token``, ``code``...) redacted."""
-    return [
-        (n, REDACTED if n.lower().lstrip("$") in SECRET_MEMBERS or is_secret_header(n) else v)
-        for n, v in pairs
-    ]
+    """Query pairs with the values of secret options redacted (see :func:`is_secret_option`)."""
+    return [(n, REDACTED if is_secret_option(n) else v) for n, v in pairs]

@@ -13,9 +13,12 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
+
+if TYPE_CHECKING:
+    from jwt.types import Options
 
 #: The audience of Graph tokens: v1 tokens use the URL, v2 tokens the resource app id.
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
@@ -63,6 +66,8 @@ def make_token(
     }
     if expires_in is not None:
         payload["exp"] = issued + int(expires_in)
+        # An already expired token was valid once: never valid from after it expires.
+        payload["nbf"] = min(issued, payload["exp"])
     if scp is not None:
         payload["scp"] = scp if isinstance(scp, str) else " ".join(scp)
     if roles is not None:
@@ -84,17 +89,29 @@ def read_claims(
     are checked too. Raises :class:`MalformedToken` when it does not decode or verify, or when
     a claim the mock reads (``exp``, ``nbf``, ``iat``, ``scp``, ``roles``, ``aud``) has the
     wrong type: a lifetime must be a finite number, ``nbf`` no later than ``exp``."""
-    options = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
+    # The lifetime is checked by the mock's clock (``auth.check_claims``), never PyJWT's.
     try:
         if key is None:
-            claims = jwt.decode(token, options={"verify_signature": False, **options})
+            unverified: Options = {
+                "verify_signature": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            }
+            claims = jwt.decode(token, options=unverified)
         else:
+            verified: Options = {
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": audience is not None,
+            }
             claims = jwt.decode(
                 token,
                 key,
                 algorithms=["RS256"],
                 audience=list(audience) if audience is not None else None,
-                options={**options, "verify_aud": audience is not None},
+                options=verified,
             )
     except jwt.InvalidAudienceError:
         raise MalformedToken("it is not meant for Microsoft Graph") from None
@@ -104,11 +121,7 @@ def read_claims(
         raise MalformedToken("it does not decode") from None
     for name in ("exp", "nbf", "iat"):
         value = claims.get(name)
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if value is not None and not _finite(value):
             raise MalformedToken(f"the '{name}' claim is not a finite number")
     if claims.get("nbf") is not None and claims.get("exp") is not None:
         if claims["nbf"] > claims["exp"]:
@@ -124,3 +137,14 @@ def read_claims(
     ):
         raise MalformedToken("the 'aud' claim is not a string")
     return claims
+
+
+def _finite(value: Any) -> bool:
+    """Whether a claim is a JSON number a double holds: ``NaN``, ``1e400`` and an integer
+    literal as large are not (a NumericDate is a number of seconds, RFC 7519)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a double
+        return False

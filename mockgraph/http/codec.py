@@ -1,11 +1,12 @@
 """The one JSON codec of every body the mock reads or writes (requests, answers, ``$batch``,
 state files, skip tokens, the journal): orjson, strict.
 
-The rule for invalid input is the same on every path: bytes that are not UTF-8, a lone
-surrogate escape (``"\\ud800"``: no Unicode character, and no UTF-8 encoding of it exists),
-``NaN``/``Infinity``, a number too large for a double, or nesting deeper than
-:data:`MAX_DEPTH` are refused with a :class:`JsonProblem` that says what and where. So nothing
-the mock stores or echoes can fail to encode later.
+The rule for invalid input is the same on every path: bytes that are not UTF-8, a leading
+byte order mark, a lone surrogate escape (``"\\ud800"``: no Unicode character, and no UTF-8
+encoding of it exists), ``NaN``/``Infinity``, a number too large for a double, or nesting
+deeper than :data:`MAX_DEPTH` are refused with a :class:`JsonProblem` that says what and where
+(the byte offset, the property path). So nothing the mock stores or echoes can fail to encode
+later.
 """
 
 from __future__ import annotations
@@ -68,37 +69,54 @@ def depth(value: Any) -> int:
 
 def _explain(exc: orjson.JSONDecodeError, data: bytes | str) -> str:
     reason = exc.msg
+    if "byte order mark" in reason:
+        # RFC 8259 section 8.1: a JSON text sent over a network never starts with a BOM.
+        return "is not valid JSON: it starts with a byte order mark"
     if "surrogate" in reason and "UTF-8" not in reason:
         where = _surrogate_path(data)
         place = f" in the property '{where}'" if where else ""
         return f"holds a lone surrogate escape{place}, which is not valid Unicode"
     if "UTF-8" in reason:
-        return f"is not valid UTF-8 (byte {exc.pos})"
+        return f"is not valid UTF-8 (byte {_first_invalid_byte(data)})"
     if "depth" in reason or "recursion" in reason:
         return f"is nested more than {MAX_DEPTH} levels deep"
     return f"is not valid JSON: {reason} (line {exc.lineno}, column {exc.colno})"
 
 
+def _first_invalid_byte(data: bytes | str) -> int:
+    """The offset of the first byte that is not UTF-8 (orjson does not say where it is)."""
+    try:
+        if isinstance(data, str):
+            data.encode("utf-8")
+        else:
+            data.decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        return exc.start
+    return 0
+
+
 def _surrogate_path(data: bytes | str) -> str:
-    """The property path of the first string holding a lone surrogate. The verdict is
-    orjson's; the standard library, which accepts surrogates, only finds the place."""
+    """The property path of the first string (or member name), in document order, holding a
+    lone surrogate. The verdict is orjson's; the standard library, which accepts surrogates,
+    only finds the place. A member name that is not Unicode is shown with ``?`` for it."""
     try:
         value = json.loads(data)
     except (ValueError, RecursionError):
         return ""
-    stack: list[tuple[Any, str]] = [(value, "")]
+    # Depth first, children pushed in reverse: popped in document order, without recursion.
+    stack: list[tuple[Any, str, bool]] = [(value, "", False)]
     while stack:
-        item, path = stack.pop(0)
-        if isinstance(item, str) and not _encodable(item):
-            return path
+        item, path, bad_name = stack.pop()
+        if bad_name or (isinstance(item, str) and not _encodable(item)):
+            return path.encode("utf-8", "replace").decode()
         if isinstance(item, dict):
-            for key, child in item.items():
-                here = f"{path}.{key}" if path else str(key)
-                if not _encodable(key):
-                    return here.encode("utf-8", "replace").decode()
-                stack.append((child, here))
+            members = [
+                (child, f"{path}.{key}" if path else key, not _encodable(key))
+                for key, child in item.items()
+            ]
+            stack.extend(reversed(members))
         elif isinstance(item, list):
-            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+            stack.extend(reversed([(child, f"{path}[{i}]", False) for i, child in enumerate(item)]))
     return ""
 
 

@@ -2,20 +2,20 @@
 pages): loaded and compiled once per app, then used to check request bodies (one message naming
 the property path) and the mock's own answers.
 
-Two engines, paired so that they cannot disagree: ``jsonschema_rs`` (compiled; about a
-microsecond for a create body, where the pure-Python walk takes a hundred times that) gives every
-verdict; ``jsonschema``, the reference validator, only words the message of a body already
-refused, picking the most relevant error with ``best_match``. Patterns are ECMA-262 regexes
-for both (``$`` is the end of the string; :func:`ecma_pattern` gives Python's ``re`` that
-meaning), and ``tests/http/test_contracts.py`` checks that the two agree on any body.
-Library exception types never leave this module.
+Two engines, paired so that they cannot disagree: ``jsonschema_rs`` (compiled, so checking
+every request and answer costs next to nothing) gives every verdict; ``jsonschema``, the
+reference validator, only words the message of a body already refused, picking the most
+relevant error with ``best_match``. Patterns are ECMA-262 regexes for both (``$`` is the end
+of the string; :func:`ecma_pattern` gives Python's ``re`` that meaning), and
+``tests/http/test_contracts.py`` checks that the two agree on any body. Library exception
+types never leave this module.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -65,8 +65,10 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterat
         yield ValidationError(f"does not match {pattern!r}")
 
 
+#: jsonschema's stubs leave ``extend`` untyped; it makes a validator class.
+_extend: Callable[..., type[Draft202012Validator]] = validators.extend
 #: The reference validator, its patterns read as ECMA-262 regexes.
-Reference = validators.extend(Draft202012Validator, {"pattern": _pattern})
+Reference = _extend(Draft202012Validator, {"pattern": _pattern})
 
 
 class Check:
@@ -144,7 +146,8 @@ def describe(error: ValidationError) -> str:
     secret (``k``, ``d``, ``password``...)."""
     path = list(error.absolute_path)
     where = property_path(path)
-    kind, value, instance = error.validator, error.validator_value, error.instance
+    kind, instance = error.validator, error.instance
+    value: Any = error.validator_value
     schema: Any = error.schema if isinstance(error.schema, dict) else {}
     if kind == "required" and isinstance(instance, dict):
         missing = [n for n in value if n not in instance]

@@ -1,7 +1,7 @@
 """The first request step: the request's :class:`~mockgraph.http.facts.Facts` made, and what
 no part of the mock can answer refused before routing: a foreign ``Host`` (DNS rebinding), a
-URL or query string that is not UTF-8, a ``client-request-id`` that is not printable ASCII, a
-body over the size limit."""
+path starting with ``//``, a URL or query string that is not UTF-8, a ``client-request-id``
+that is not printable ASCII, a body over the size limit."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
 from flask import g, request
+from werkzeug.exceptions import NotFound
 
 from mockgraph.http.errors import BadRequest, PayloadTooLarge
 from mockgraph.http.facts import Facts, new_request_id
@@ -62,6 +63,10 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
     """Make the request's facts (``g.facts``: its ids, its operation among ``operations``),
     then refuse what nothing may answer."""
     environ = request.environ
+    path = environ.get("PATH_INFO", "")
+    # werkzeug's router strips extra leading slashes before matching: "//beta/x" would be
+    # answered as "/beta/x". Graph has no such URL.
+    foreign_path = path.startswith("//")
     request_id = new_request_id()
     client_request_id = environ.get("HTTP_CLIENT_REQUEST_ID")
     g.facts = Facts(
@@ -69,7 +74,7 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
         arrived=time.time(),
         request_id=request_id,
         client_request_id=request_id,
-        operation=operations.get(request.endpoint or ""),
+        operation=None if foreign_path else operations.get(request.endpoint or ""),
     )
     if client_request_id is not None:
         if not (client_request_id.isascii() and client_request_id.isprintable()):
@@ -77,7 +82,9 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
         g.facts.client_request_id = client_request_id
     if not hosts.allows(environ.get("HTTP_HOST")):
         raise BadRequest("The Host header names a host this server does not answer for.")
-    _check_utf8(environ.get("PATH_INFO", ""), "The request URL")
+    if foreign_path:
+        raise NotFound()
+    _check_utf8(path, "The request URL")
     query = environ.get("QUERY_STRING", "")
     if query:
         for part in query.split("&"):

@@ -16,14 +16,20 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from keyset_operations import CASE_INSENSITIVE, KEYSET_OPERATIONS
 
 from mockgraph.build import BuildResult, DocWarning, OperationSpec, build, check, write
+from mockgraph.build.table import case_insensitive, operation_specs
 
-PAGES = Path(__file__).resolve().parents[1] / "docpages"
+REPOSITORY = Path(__file__).resolve().parents[2]
+PAGES = REPOSITORY / "tests" / "docpages"
 SITE = PAGES / "site"
 LATER = PAGES / "later"
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+#: The Graph doc pages vendored in the repository, as CI builds the contracts from them.
+GRAPH_SEED = REPOSITORY / "docs" / "graph" / "seed" / "000_6cf21139c8ac777f.txt"
+GRAPH_PAGES = REPOSITORY / "docs" / "graph" / "pages"
+#: The keySet operations as ``mockgraph contracts build`` takes them: from the operations table.
+KEYSET_OPERATIONS = tuple(operation_specs())
+CASE_INSENSITIVE = case_insensitive()
 
 
 def build_keysets(entries: list[Path]) -> BuildResult:
@@ -399,7 +405,7 @@ def test_earlier_entry_loses_when_the_order_is_reversed() -> None:
 
 def test_folder_pages_are_read_by_path_components_so_contrib_copies_come_later() -> None:
     # "repo/get.md" before "repo-contrib/get.md" (a plain string sort would swap them), as
-    # shared/graph-docs holds microsoft-graph-docs and the newer microsoft-graph-docs-contrib.
+    # docs/graph/pages holds microsoft-graph-docs and the newer microsoft-graph-docs-contrib.
     result = build_keysets([PAGES / "order"])
     read_set = fixture(result, "read_set")
     assert read_set["source"].startswith("repo-contrib/get.md:")
@@ -537,14 +543,7 @@ def test_values_are_case_sensitive_unless_the_property_is_named() -> None:
 
 @pytest.fixture(scope="module")
 def graph() -> BuildResult:
-    seed = SHARED / "seed" / "000_6cf21139c8ac777f.txt"
-    if not (SHARED / "graph-docs").is_dir() or not seed.is_file():
-        reason = "the shared Graph doc pages are not next to this checkout"
-        if os.environ.get("CI") == "true":
-            # CI always has shared/ beside the clone: there the real pages must be built.
-            pytest.fail(f"CI=true but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return build_keysets([seed, SHARED / "graph-docs"])
+    return build_keysets([GRAPH_SEED, GRAPH_PAGES])
 
 
 def test_graph_pages_give_every_operation_a_valid_contract(graph: BuildResult) -> None:

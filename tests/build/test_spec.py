@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from keyset_operations import KEYSET_OPERATIONS
 
 from mockgraph.build import OperationSpec, match_operation
 from mockgraph.build.spec import family_name
+from mockgraph.build.table import operation_specs
+
+#: The keySet operations as ``mockgraph contracts build`` takes them: from the operations table.
+KEYSET_OPERATIONS = tuple(operation_specs())
 
 
 def matched_id(method: str, url: str) -> str | None:

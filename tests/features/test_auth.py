@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from typing import Any
@@ -13,9 +14,10 @@ from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
 from mockgraph.features import auth
-from mockgraph.features.auth import ClaimsMemo, Permissions, permission_table
-from mockgraph.features.tokens import MalformedToken, make_token, read_jwt
+from mockgraph.features.auth import CLAIMS_KEPT, ClaimsMemo, Permissions, permission_table
+from mockgraph.features.tokens import MalformedToken, make_token, read_claims
 from mockgraph.http.contracts import Contracts
+from mockgraph.resources.keysets.operations import OPERATIONS
 from mockgraph.state import MockGraph, mockgraph
 
 READ = "TrustFrameworkKeySet.Read.All"
@@ -70,7 +72,7 @@ def token(**kw: Any) -> str:
 def test_reads_accept_read_or_read_write_and_writes_need_read_write(
     contracts: Contracts,
 ) -> None:
-    table = permission_table(contracts)
+    table = permission_table(OPERATIONS, contracts)
     for op in READS:
         assert table[op] == Permissions(
             frozenset({READ, READ_WRITE}), frozenset({READ, READ_WRITE})
@@ -83,7 +85,7 @@ def test_an_operation_whose_page_lists_no_permission_needs_what_every_write_need
     contracts: Contracts,
 ) -> None:
     assert contracts["updateKeyV2"].permissions["delegatedWork"] == []
-    needed = permission_table(contracts)["updateKeyV2"]
+    needed = permission_table(OPERATIONS, contracts)["updateKeyV2"]
     assert needed == Permissions(frozenset({READ_WRITE}), frozenset({READ_WRITE}), inferred=True)
 
 
@@ -173,7 +175,9 @@ def test_malformed_jwt_is_401_and_the_answer_does_not_echo_it(
     client: FlaskClient, state: MockGraph, bad: str
 ) -> None:
     response = call(client, "POST", URL, {"id": "a"}, bad)
-    assert_error(response, 401, "InvalidAuthenticationToken", "not a well-formed JWT")
+    assert_error(
+        response, 401, "InvalidAuthenticationToken", "The access token is not valid: it does not"
+    )
     assert bad not in response.get_data(as_text=True)
     assert len(state.stores["keySets"]) == 0
 
@@ -221,39 +225,85 @@ def test_readme_a_read_only_token_may_list_but_not_create() -> None:
     assert response.get_json()["error"]["code"] == "accessDenied"
 
 
+def unsigned(payload: bytes) -> str:
+    """An unsigned JWT with ``payload`` as given (``NaN``, ``1e400``: JSON that ``json.dumps``
+    would not write)."""
+    header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    return header + "." + base64.urlsafe_b64encode(payload).rstrip(b"=").decode() + "."
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (
+            b'{"scp": "%s", "exp": NaN}' % READ_WRITE.encode(),
+            "the 'exp' claim is not a finite number",
+        ),
+        (
+            b'{"scp": "%s", "exp": 1e400}' % READ_WRITE.encode(),
+            "the 'exp' claim is not a finite number",
+        ),
+        (
+            b'{"scp": "%s", "nbf": -1e400}' % READ_WRITE.encode(),
+            "the 'nbf' claim is not a finite number",
+        ),
+        (
+            b'{"scp": "%s", "nbf": 1800000100, "exp": 1800000050}' % READ_WRITE.encode(),
+            "its 'nbf' is later than its 'exp'",
+        ),
+    ],
+)
+def test_a_token_with_an_impossible_lifetime_is_401_and_changes_nothing(
+    client: FlaskClient, state: MockGraph, payload: bytes, why: str
+) -> None:
+    response = call(client, "POST", URL, {"id": "a"}, unsigned(payload))
+    assert_error(
+        response, 401, "InvalidAuthenticationToken", f"The access token is not valid: {why}."
+    )
+    assert len(state.stores["keySets"]) == 0
+
+
+def test_verify_tokens_refuses_opaque_tokens_and_jwts_it_has_no_key_to_check(
+    contracts: Contracts,
+) -> None:
+    app = create_app(Config(clock=NOW, verify_tokens=True), contracts=contracts)
+    with app.test_client() as client:
+        opaque = call(client, "POST", URL, {"id": "a"}, "opaque-token")
+        assert_error(opaque, 401, "InvalidAuthenticationToken", "must be a JWT")
+        # Anyone can mint a test token: without an authority key, no JWT can be trusted.
+        minted = call(client, "POST", URL, {"id": "a"}, token(scp=READ_WRITE))
+        assert_error(minted, 401, "InvalidAuthenticationToken", "The access token is not valid")
+    assert len(mockgraph(app).stores["keySets"]) == 0
+
+
 @pytest.fixture
 def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The tokens ``read_jwt`` decodes from now on, in order."""
+    """The tokens the claims memo decodes from now on, in order."""
     seen: list[str] = []
 
-    def counting(jwt: str) -> dict[str, Any]:
+    def counting(jwt: str, **kwargs: Any) -> dict[str, Any]:
         seen.append(jwt)
-        return read_jwt(jwt)
+        return read_claims(jwt, **kwargs)
 
-    monkeypatch.setattr(auth, "read_jwt", counting)
+    monkeypatch.setattr(auth, "read_claims", counting)
     return seen
 
 
-def test_a_token_is_decoded_once_however_many_calls_carry_it(
-    client: FlaskClient, decoded: list[str]
-) -> None:
-    reader = token(scp=READ)
-    for _ in range(3):
-        assert call(client, "GET", URL, None, reader).status_code == 200
-    assert call(client, "POST", URL, {"id": "x"}, reader).status_code == 403  # still checked
-    assert decoded == [reader]
-
-
-def test_the_claims_memo_forgets_all_when_full_and_never_keeps_a_malformed_token(
-    decoded: list[str],
-) -> None:
-    memo = ClaimsMemo(size=2)
-    first, second, third = (token(scp=READ, claims={"n": n}) for n in range(3))
-    for jwt in (first, second, first, third, first):
+def test_the_claims_memo_holds_at_most_claims_kept_tokens(decoded: list[str]) -> None:
+    # Only the decoder's calls show how many tokens the memo holds.
+    memo = ClaimsMemo()
+    tokens = [token(scp=READ, claims={"n": n}) for n in range(CLAIMS_KEPT + 1)]
+    for jwt in tokens[:CLAIMS_KEPT]:
         assert memo(jwt)["scp"] == READ
-    # first and second were kept; third found the memo full and emptied it.
-    assert decoded == [first, second, third, first]
+    assert memo(tokens[0])["n"] == 0
+    assert decoded == tokens[:CLAIMS_KEPT]  # all of them kept
+    assert memo(tokens[-1])["n"] == CLAIMS_KEPT  # one more: the memo forgets all
+    assert memo(tokens[0])["n"] == 0
+    assert decoded[CLAIMS_KEPT:] == [tokens[-1], tokens[0]]
+
+
+def test_the_claims_memo_refuses_a_malformed_token_every_time() -> None:
+    memo = ClaimsMemo()
     for _ in range(2):
-        with pytest.raises(MalformedToken):
+        with pytest.raises(MalformedToken, match="it does not decode"):
             memo("a.b.c")
-    assert decoded[-2:] == ["a.b.c", "a.b.c"]

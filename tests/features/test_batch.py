@@ -1,10 +1,11 @@
-"""JSON batching (issue 5, part 4): ``POST /beta/$batch`` through the app. Items go through the
+"""JSON batching: ``POST /beta/$batch`` through the app. Items go through the
 same routes, validation, permissions, faults and journal as direct requests; a malformed batch
 is refused whole, with nothing run."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from mockgraph.features.batch import MAX_REQUESTS
 from mockgraph.features.tokens import make_token
 from mockgraph.http.contracts import Contracts
 from mockgraph.serve.live import MockGraphServer
-from mockgraph.state import MockGraph
+from mockgraph.state import MockGraph, mockgraph
 
 BATCH = "/beta/$batch"
 KEYSETS = "/trustFramework/keySets"
@@ -98,10 +99,64 @@ def test_an_item_whose_dependency_failed_gets_424_and_is_not_run(
     for item_id in ("after", "after-after"):
         assert answers[item_id]["status"] == 424
         assert answers[item_id]["body"]["error"]["code"] == "failedDependency"
-        assert set(answers[item_id]["body"]["error"]["innerError"]) >= {"request-id", "date"}
     assert answers["free"]["status"] == 201
     assert "B2C_1A_after" not in state.stores["keySets"]
     assert "B2C_1A_free" in state.stores["keySets"]
+
+
+def test_an_item_not_run_answers_graphs_error_body_with_ids_of_its_own(
+    client: FlaskClient,
+) -> None:
+    response = client.post(
+        BATCH,
+        json={
+            "requests": [
+                {"id": "missing", "method": "GET", "url": KEYSETS + "/B2C_1A_missing"},
+                {"id": "mine", "method": "GET", "url": KEYSETS, "dependsOn": ["missing"],
+                 "headers": {"client-request-id": "item-id"}},
+                {"id": "plain", "method": "GET", "url": KEYSETS, "dependsOn": ["missing"]},
+            ]
+        },
+        headers={"client-request-id": "batch-id"},
+    )  # fmt: skip
+    answers = {a["id"]: a for a in response.get_json()["responses"]}
+    outer_id = response.headers["request-id"]
+    for item_id, client_request_id in (("mine", "item-id"), ("plain", None)):
+        answer = answers[item_id]
+        assert answer["status"] == 424
+        assert answer["headers"]["Content-Type"] == "application/json"
+        error = answer["body"]["error"]
+        assert set(error) == {"code", "message", "innerError"}
+        assert error["code"] == "failedDependency"
+        assert error["message"] == (
+            f"Request '{item_id}' was not run: request 'missing', which it depends on, failed."
+        )
+        inner = error["innerError"]
+        assert set(inner) == {"date", "request-id", "client-request-id"}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", inner["date"])
+        assert inner["request-id"] == answer["headers"]["request-id"] != outer_id
+        expected = client_request_id or inner["request-id"]
+        assert inner["client-request-id"] == answer["headers"]["client-request-id"] == expected
+    assert answers["mine"]["headers"]["request-id"] != answers["plain"]["headers"]["request-id"]
+
+
+@pytest.mark.parametrize("client_request_id", ["caf\u00e9", "\u2603", "tab\there", "nul\x00"])
+def test_an_item_with_a_client_request_id_that_is_not_printable_ascii_gets_its_own_400(
+    client: FlaskClient, state: MockGraph, client_request_id: str
+) -> None:
+    answers = run(
+        client,
+        create("bad", "bad", headers={**JSON, "client-request-id": client_request_id}),
+        create("good", "good", headers={**JSON, "client-request-id": "fine-id"}),
+    )
+    assert answers["bad"]["status"] == 400
+    error = answers["bad"]["body"]["error"]
+    assert error["code"] == "invalidRequest"
+    assert error["message"] == "The header 'client-request-id' must be printable ASCII text."
+    assert client_request_id not in json.dumps(answers["bad"], ensure_ascii=False)
+    assert answers["good"]["status"] == 201
+    assert answers["good"]["headers"]["client-request-id"] == "fine-id"
+    assert [k.id for k in state.stores["keySets"]] == ["B2C_1A_good"]
 
 
 def test_items_are_validated_and_routed_like_direct_requests(client: FlaskClient) -> None:
@@ -171,7 +226,7 @@ def test_the_batch_itself_needs_a_bearer_token(app: Flask) -> None:
     response = app.test_client().post(BATCH, json={"requests": [create("1", "x")]})
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "InvalidAuthenticationToken"
-    assert len(app.extensions["mockgraph"].store) == 0
+    assert len(mockgraph(app).stores["keySets"]) == 0
 
 
 def test_every_item_runs_with_the_batchs_token_and_not_its_own(app: Flask) -> None:
@@ -273,6 +328,7 @@ GET = {"id": "ok", "method": "GET", "url": KEYSETS}
         ({"requests": [{**GET, "method": "POST", "body": {"id": "x"}}]}, "no 'Content-Type'"),
         ({"requests": [{**GET, "headers": ["Accept"]}]}, "'headers' that are not"),
         ({"requests": [{**GET, "headers": {"Accept": 1}}]}, "header 'Accept'"),
+        ({"requests": [{**GET, "headers": {" ": "x"}}]}, "a header without a name"),
         (
             {"requests": [{**GET, "headers": {"Content-Type": "text/plain"}, "body": "%%"}]},
             "not base64",

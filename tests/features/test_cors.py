@@ -1,5 +1,6 @@
-"""CORS (issue 5, part 3) through the app: preflights, the origin policy, the headers exposed
-to a page's script on success and error answers, and ``mockgraph serve --cors-origin``."""
+"""CORS through the app: preflights, the origin policy, the headers exposed to a page's script
+on success and error answers (below ``/beta`` only, never on the control API), and
+``mockgraph serve --cors-origin``."""
 
 from __future__ import annotations
 
@@ -146,6 +147,19 @@ def test_a_request_without_origin_gets_no_cors_headers_but_varies_on_origin(
     response = client.get(BASE)
     assert no_cors_headers(response)
     assert "Origin" in response.headers["Vary"]
+
+
+def test_a_page_allowed_below_beta_gets_no_cors_from_the_control_api(client: FlaskClient) -> None:
+    graph = client.get(BASE, headers={"Origin": PAGE})
+    assert (graph.status_code, graph.headers["Access-Control-Allow-Origin"]) == (200, PAGE)
+    for origin in (PAGE, "http://localhost"):  # another port, and the server's own origin
+        control = client.get("/_mockgraph/health", headers={"Origin": origin})
+        assert no_cors_headers(control)
+    control_preflight = client.options(
+        "/_mockgraph/reset", headers={"Origin": PAGE, "Access-Control-Request-Method": "POST"}
+    )
+    assert control_preflight.status_code == 403
+    assert no_cors_headers(control_preflight)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ answers with ``Retry-After``, the journal record, and the Retry-After check."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -21,7 +22,6 @@ from mockgraph.features.faults import (
     FaultRuleError,
     Faults,
     assert_retry_after_respected,
-    faults_of,
     parse_action,
     parse_rule,
     waited_for_retry_after,
@@ -69,8 +69,10 @@ def assert_error(response: Any, status: int, code: str, message_part: str = "") 
         ("next 2 generateKey -> 503", "generateKey", None, 2, Action(503, 1)),
         ("all -> delay 200ms", "all", None, None, Action(delay_ms=200)),
         ("every 2 READS -> 503 retry-after=none", "reads", 2, None, Action(503, None)),
-        ("next 1st GENERATEKEY -> Retry-After: 0.5; 429", "generateKey", None, 1, Action(429, 0.5)),
+        ("next 1st GENERATEKEY -> Retry-After: 5; 429", "generateKey", None, 1, Action(429, 5)),
         ("write -> delay 1.5s, 503, delay 10ms", "writes", None, None, Action(503, 1, 1510)),
+        ("all -> delay 61s", "all", None, None, Action(delay_ms=60_000)),
+        ("all -> delay 50s delay 50s", "all", None, None, Action(delay_ms=60_000)),
     ],
 )
 def test_rules_parse_into_target_count_and_action(
@@ -92,10 +94,14 @@ def test_rules_parse_into_target_count_and_action(
         ("all -> 500", "status 500 cannot be injected; use 429 or 503"),
         ("all -> 429 503", "at most one status"),
         ("all -> retry-after=2", "retry-after needs a status"),
-        ("all -> 429 retry-after=soon", "retry-after takes seconds"),
+        ("all -> 429 retry-after=soon", "retry-after takes whole seconds"),
+        ("all -> 429 retry-after=1.5", "retry-after takes whole seconds"),
+        ("all -> 429 retry-after=-1", "retry-after takes whole seconds"),
         ("all -> delay 200", "delay takes a duration with its unit"),
-        ("all -> delay 61s", "delay is at most 60s"),
         ("all -> 429 please", "unknown word 'please' in the action"),
+        ("all -> \u0664\u0662\u0669", "unknown word"),  # Arabic-Indic digits are no status
+        ("all -> \u00b2", "unknown word"),
+        ("next " + "9" * 5000 + " all -> 503", "'next' takes a count of 1 or more"),
     ],
 )
 def test_bad_rules_say_what_is_wrong(text: str, message: str) -> None:
@@ -112,6 +118,13 @@ def test_unknown_target_lists_the_operations_it_knows() -> None:
 def test_bad_configured_rule_stops_the_app_from_starting(contracts: Contracts) -> None:
     with pytest.raises(StartupError, match="bad fault rule 'sometimes -> 429'"):
         app_with(contracts, "sometimes -> 429")
+
+
+def test_a_configured_fractional_retry_after_stops_the_app_from_starting(
+    contracts: Contracts,
+) -> None:
+    with pytest.raises(StartupError, match="retry-after takes whole seconds"):
+        app_with(contracts, "all -> 429 retry-after=1.5")
 
 
 def test_serve_refuses_a_bad_fault_rule_before_binding() -> None:
@@ -188,13 +201,35 @@ def test_header_faults_one_request_only(client: FlaskClient) -> None:
 
 def test_header_status_wins_over_a_rules(contracts: Contracts) -> None:
     with app_with(contracts, "all -> 503").test_client() as client:
-        response = create(client, "a", **TOKEN, **{FAULT_HEADER: "429 retry-after=0.5"})
+        response = create(client, "a", **TOKEN, **{FAULT_HEADER: "429 retry-after=5"})
     assert response.status_code == 429
-    assert response.headers["Retry-After"] == "0.5"
+    assert response.headers["Retry-After"] == "5"
 
 
-def test_bad_header_is_400_and_changes_nothing(client: FlaskClient, state: MockGraph) -> None:
-    response = create(client, "a", **{FAULT_HEADER: "418"})
+@pytest.mark.parametrize("action", ["429", "503 retry-after=7", "429 retry-after=0"])
+def test_retry_after_is_sent_in_whole_seconds(client: FlaskClient, action: str) -> None:
+    response = client.get(URL, headers={FAULT_HEADER: action})
+    assert response.status_code in (429, 503)
+    assert re.fullmatch(r"[0-9]+", response.headers["Retry-After"])
+
+
+def test_a_fractional_retry_after_header_is_400_and_changes_nothing(
+    client: FlaskClient, state: MockGraph
+) -> None:
+    response = create(client, "a", **{FAULT_HEADER: "429 retry-after=1.5"})
+    assert_error(response, 400, "invalidRequest", "retry-after takes whole seconds")
+    assert "Retry-After" not in response.headers
+    assert len(state.stores["keySets"]) == 0
+
+
+@pytest.mark.parametrize("value", ["418", "\u00b2", "9" * 5000])
+def test_bad_header_is_400_and_changes_nothing(
+    client: FlaskClient, state: MockGraph, value: str
+) -> None:
+    # WSGI hands header bytes over as latin-1 text: "\u00b2" is the byte a client sent.
+    response = client.post(
+        URL, json={"id": "a"}, environ_overrides={"HTTP_X_MOCKGRAPH_FAULT": value}
+    )
     assert_error(response, 400, "invalidRequest", f"The {FAULT_HEADER} header is invalid")
     assert len(state.stores["keySets"]) == 0
 
@@ -297,17 +332,47 @@ def test_delay_only_faults_and_tolerance() -> None:
         assert_retry_after_respected(early)
 
 
+@pytest.mark.slow  # waits out a real Retry-After of one second
 def test_readme_a_client_that_honours_retry_after_passes(contracts: Contracts) -> None:
     app = create_app(
-        Config(faults=("next 1 createKeySet -> 429 retry-after=0.05",)), contracts=contracts
+        Config(faults=("next 1 createKeySet -> 429 retry-after=1",)), contracts=contracts
     )
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-token"
     response = create(client, "a")
+    assert response.status_code == 429  # the throttling this test is about really happened
     while response.status_code == 429:
         time.sleep(float(response.headers["Retry-After"]))
         response = create(client, "a")
-    assert_retry_after_respected(mockgraph(app).journal.entries())
+    assert response.status_code == 201
+    entries = mockgraph(app).journal.entries()
+    (wait,) = waited_for_retry_after(entries)
+    assert (wait.fault.status, wait.retry_after, wait.retry) == (429, 1.0, entries[1])
+    assert_retry_after_respected(entries)
+
+
+def test_delays_of_batch_items_add_up_in_one_wait_for_the_batch(contracts: Contracts) -> None:
+    app = app_with(contracts, "listKeySets -> delay 200ms", "all -> delay 100ms")
+    slept: list[float] = []
+    mockgraph(app).faults.sleep = slept.append
+    items = [{"id": str(n), "method": "GET", "url": "/trustFramework/keySets"} for n in range(3)]
+    with app.test_client() as client:
+        response = client.post("/beta/$batch", json={"requests": items}, headers=TOKEN)
+    assert [a["status"] for a in response.get_json()["responses"]] == [200, 200, 200]
+    assert slept == [pytest.approx(0.9)]
+
+
+def test_the_delays_of_a_batch_are_capped_at_sixty_seconds_in_all(contracts: Contracts) -> None:
+    app = app_with(contracts, "all -> delay 25s")
+    slept: list[float] = []
+    mockgraph(app).faults.sleep = slept.append
+    items = [{"id": str(n), "method": "GET", "url": "/trustFramework/keySets"} for n in range(3)]
+    with app.test_client() as client:
+        assert (
+            client.post("/beta/$batch", json={"requests": items}, headers=TOKEN).status_code == 200
+        )
+        assert client.get(URL, headers={**TOKEN, FAULT_HEADER: "delay 61s"}).status_code == 200
+    assert slept == [60.0, 60.0]
 
 
 def test_a_client_that_retries_at_once_is_caught(contracts: Contracts) -> None:

@@ -1,6 +1,6 @@
-"""The request journal: a ring bounded by count (``Config.journal_size``) and by body bytes
-(``Config.journal_bytes``), every exchange with its operation, status and contract violations,
-secrets and tokens redacted."""
+"""The request journal: a ring bounded by count (``Config.journal_size``) and by the bytes it keeps
+of each exchange (``Config.journal_bytes``: request line and query, headers, both bodies), every
+exchange with its operation, status and contract violations, secrets and tokens redacted."""
 
 from __future__ import annotations
 
@@ -13,52 +13,58 @@ from typing import Any
 import pytest
 from flask import Flask, Request, request
 from flask.testing import FlaskClient
-from werkzeug.test import EnvironBuilder
 
 from mockgraph import Config, create_app
-from mockgraph.features import journal
-from mockgraph.features.journal import Entry, Exchange, Journal, parse_query
+from mockgraph.features.journal import Entry, Exchange, Journal
 from mockgraph.features.redact import REDACTED
 from mockgraph.http.contracts import Contracts
 from mockgraph.state import mockgraph
 
 KEYSETS = "/beta/trustFramework/keySets"
+MIB = 1024 * 1024
 
 
-def entry(seq: int) -> Entry:
-    return Entry(
-        seq=seq, time=0.0, monotonic=0.0, method="GET", path="/", query={}, headers={},
-        body=None, status=200, response_headers={}, response_body=None, operation=None,
-        duration_ms=0.0,
+def exchange(data: bytes | None = None, response_data: bytes | None = None) -> Exchange:
+    return Exchange(
+        time=0.0, monotonic=0.0, elapsed=0.0, method="GET", path="/", query_string=b"",
+        headers={}, data=data, status=200, response_headers=(), response_data=response_data,
+        operation=None, secrets=frozenset(), violations=(), fault=None,
     )  # fmt: skip
 
 
-def test_the_ring_keeps_only_the_newest_entries() -> None:
-    journal = Journal(3)
-    for seq in range(1, 6):
-        journal.add(entry(seq))
-    assert [e.seq for e in journal] == [3, 4, 5]
-    assert len(journal) == 3
-
-
-def test_size_zero_keeps_nothing() -> None:
-    journal = Journal(0)
-    journal.add(entry(1))
-    assert journal.entries() == []
-
-
-def test_clear_empties_it_but_sequence_numbers_go_on() -> None:
-    journal = Journal(5)
-    journal.add(entry(journal.next_seq()))
-    journal.clear()
-    assert len(journal) == 0
-    assert journal.next_seq() == 2
+def weighing(nbytes: int) -> Exchange:
+    """An exchange that weighs ``nbytes``: ``GET /``, a request body of 10 bytes, the answer
+    the rest."""
+    return exchange(data=b"r" * 10, response_data=b"a" * (nbytes - 10 - len("GET/")))
 
 
 def client_of(app: Flask) -> FlaskClient:
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer journal-token"
     return client
+
+
+def test_the_ring_keeps_only_the_newest_entries() -> None:
+    journal = Journal(3)
+    for _ in range(5):
+        journal.record(exchange())
+    assert [e.seq for e in journal] == [3, 4, 5]
+    assert len(journal) == 3
+
+
+def test_size_zero_keeps_nothing() -> None:
+    journal = Journal(0)
+    journal.record(exchange())
+    assert journal.entries() == []
+
+
+def test_clear_empties_it_but_sequence_numbers_go_on() -> None:
+    journal = Journal(5)
+    journal.record(exchange())
+    journal.clear()
+    assert len(journal) == 0
+    journal.record(exchange())
+    assert [e.seq for e in journal] == [2]
 
 
 def test_journal_size_bounds_what_a_long_run_keeps(contracts: Contracts) -> None:
@@ -80,16 +86,19 @@ def test_an_exchange_is_journaled_with_operation_query_status_and_timing(
     assert (create.operation, create.status, create.method) == ("createKeySet", 201, "POST")
     assert create.response_body["id"] == "B2C_1A_a"
     assert create.response_headers["Location"] == "/trustFramework/keySets('B2C_1A_a')"
-    assert create.violations == []
+    assert create.violations == [] and create.error_code is None
     assert listing.query == {"$top": ["1"], "$select": ["id"]}
     assert listing.duration_ms >= 0
     assert create.seq < listing.seq and create.time <= listing.time
 
 
-def test_a_refused_request_is_journaled_with_its_error(client: FlaskClient, app: Flask) -> None:
+def test_a_refused_request_is_journaled_with_its_error_code(
+    client: FlaskClient, app: Flask
+) -> None:
     client.post(KEYSETS, json={"id": "a", "unknown": 1})
     (refused,) = mockgraph(app).journal.entries()
     assert refused.status == 400
+    assert refused.error_code == "invalidRequest"
     assert refused.response_body["error"]["code"] == "invalidRequest"
 
 
@@ -113,61 +122,13 @@ def test_a_contract_violation_of_the_mock_is_journaled(
 ) -> None:
     contract = mockgraph(app).contracts["createKeySet"]
 
-    def broken(self: Any, body: Any, **_: Any) -> list[str]:
-        return ["keys: is required"]
+    def broken(self: Any, body: Any) -> list[tuple[str, str]]:
+        return [("keys", "The property 'keys' is required.")]
 
-    monkeypatch.setattr(type(contract), "response_violations", broken)
+    monkeypatch.setattr(type(contract), "response_problems", broken)
     client.post(KEYSETS, json={"id": "a"})
     (created,) = mockgraph(app).journal.entries()
-    assert created.violations == ["keys: is required"]
-
-
-# -- recording is cheap: raw facts kept, the Entry built once when read (issue 6) -------------
-
-
-def exchange(
-    status: int = 200,
-    data: bytes | None = None,
-    response_data: bytes | None = None,
-    response_body: Any = None,
-) -> Exchange:
-    return Exchange(
-        time=0.0, monotonic=0.0, elapsed=0.0, method="GET", path="/", query_string=b"",
-        environ={}, data=data, status=status, response_headers=[], response_body=response_body,
-        response_data=response_data, endpoint=None, violations=None, fault=None,
-    )  # fmt: skip
-
-
-def weighing(nbytes: int) -> Exchange:
-    """An exchange whose bodies weigh ``nbytes``: a request of 10 bytes, the answer the rest."""
-    return exchange(data=b"r" * 10, response_data=b"a" * (nbytes - 10))
-
-
-def test_nothing_is_decoded_or_redacted_until_the_journal_is_read(
-    client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[str] = []
-    for name in ("decode_body", "redact_body", "redact_headers", "parse_query"):
-        real = getattr(journal, name)
-        monkeypatch.setattr(
-            journal, name, lambda *a, _n=name, _f=real, **k: calls.append(_n) or _f(*a, **k)
-        )
-    client.post(KEYSETS, json={"id": "a"})
-    client.post(KEYSETS, json={"id": "a"})  # refused: its answer is decoded from its bytes
-    client.get(KEYSETS + "?$top=1")
-    assert calls == []
-    created, refused, listed = mockgraph(app).journal.entries()
-    assert calls
-    assert created.body == {"id": "a"} and refused.response_body["error"]["code"]
-    assert listed.query == {"$top": ["1"]}
-
-
-def test_each_exchange_becomes_an_entry_once(client: FlaskClient, app: Flask) -> None:
-    client.post(KEYSETS, json={"id": "a"})
-    client.get(KEYSETS + "/B2C_1A_a")
-    first = mockgraph(app).journal.entries()
-    again = mockgraph(app).journal.entries()
-    assert len(first) == 2 and all(a is b for a, b in zip(first, again, strict=True))
+    assert created.violations == ["The property 'keys' is required."]
 
 
 def test_headers_are_the_requests_and_the_answers_as_sent_redacted(
@@ -192,27 +153,34 @@ def test_headers_are_the_requests_and_the_answers_as_sent_redacted(
     assert created.response_headers["Content-Type"].startswith("application/json")
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        b"",
-        b"$top=1&$select=id",
-        b"a=1&a=2&b",
-        b"q=a+b&r=%20%zz&s=%C3%A9",
-        b"u=%ff",
-        b"=&&x==y",
-    ],
-)
-def test_the_query_is_parsed_as_flask_parses_it(query: bytes) -> None:
-    environ = EnvironBuilder().get_environ()
-    environ["QUERY_STRING"] = query.decode("latin1")
-    args = Request(environ).args
-    assert parse_query(query) == {name: args.getlist(name) for name in args}
+def test_the_query_is_journaled_as_sent_repeats_and_blanks_included(
+    client: FlaskClient, app: Flask
+) -> None:
+    client.get(KEYSETS + "?$top=1&a=1&a=2&b&q=a+b&s=%C3%A9")
+    (listed,) = mockgraph(app).journal.entries()
+    assert listed.query == {"$top": ["1"], "a": ["1", "2"], "b": [""], "q": ["a b"], "s": ["é"]}
 
 
-def test_raw_bytes_that_are_not_utf8_in_the_query_are_kept_percent_encoded() -> None:
-    # Flask's request.args raises UnicodeDecodeError here; the journal must still be readable.
-    assert parse_query(b"t=\xff\xfe&u=%ff") == {"t": ["%FF%FE"], "u": ["%FF"]}
+def test_a_query_that_is_not_utf8_is_refused_and_journaled_readably(
+    client: FlaskClient, app: Flask
+) -> None:
+    assert client.get(KEYSETS + "?u=%ff").status_code == 400
+    (refused,) = mockgraph(app).journal.entries()
+    assert refused.query == {"u": ["\ufffd"]}
+    assert client.get("/_mockgraph/requests").status_code == 200
+
+
+def test_a_lone_surrogate_in_a_refused_body_never_breaks_the_journal(
+    client: FlaskClient, app: Flask
+) -> None:
+    sent = b'{"id": "a\\ud800b"}'
+    answer = client.post(KEYSETS, data=sent, content_type="application/json")
+    assert answer.status_code == 400
+    listed = client.get("/_mockgraph/requests")
+    assert listed.status_code == 200
+    (refused,) = listed.get_json()["requests"]
+    assert refused["body"] == f"<not recorded: {len(sent)} bytes, not JSON>"
+    assert "lone surrogate" in refused["response_body"]["error"]["message"]
 
 
 def test_a_body_the_app_did_not_read_is_journaled_and_one_over_the_limit_is_not(
@@ -264,47 +232,20 @@ def test_concurrent_recording_stays_bounded_and_in_sequence_order() -> None:
 
 
 def test_an_exchange_shows_no_secret_in_its_repr() -> None:
-    raw = exchange()
-    raw.environ["HTTP_AUTHORIZATION"] = "Bearer s3cr3t"
-    raw.data = b'{"k": "s3cr3t"}'
+    raw = exchange(data=b'{"k": "s3cr3t"}')
+    raw.headers["HTTP_AUTHORIZATION"] = "Bearer s3cr3t"
     assert "s3cr3t" not in repr(raw)
 
 
-def test_a_journaled_answer_keeps_its_bytes_not_the_rendered_objects(
-    client: FlaskClient, app: Flask
-) -> None:
-    # A rendered page of 100 key sets is hundreds of objects the cyclic garbage collector
-    # would walk in every full collection while the journal keeps them; bytes are none.
-    import gc
-
-    for i in range(100):
-        client.post(
-            "/beta/trustFramework/keySets",
-            data=json.dumps({"id": f"gc{i:03}", "keys": [{"kid": "a", "kty": "RSA", "n": "bg"}]}),
-            content_type="application/json",
-        )
-    client.get("/beta/trustFramework/keySets?$top=100")  # warm
-    gc.collect()
-    before = len(gc.get_objects())
-    for _ in range(20):
-        assert client.get("/beta/trustFramework/keySets?$top=100").status_code == 200
-    gc.collect()
-    per_answer = (len(gc.get_objects()) - before) / 20
-    assert per_answer < 40, per_answer
-    # ... and the journal still shows the page, decoded when read.
-    last = mockgraph(app).journal.entries()[-1]
-    assert len(last.response_body["value"]) == 100
+# -- bounded by bytes too: large answers, headers or queries cannot fill memory ----------------
 
 
-# -- bounded by body bytes too: pages of large answers cannot fill memory ----------------------
-
-
-def test_the_oldest_exchanges_leave_when_the_bodies_pass_the_byte_budget() -> None:
+def test_the_oldest_exchanges_leave_when_they_pass_the_byte_budget() -> None:
     ring = Journal(10, max_bytes=100)
     for _ in range(4):
         ring.record(weighing(40))
     assert [e.seq for e in ring] == [3, 4]
-    assert ring.body_bytes == 80
+    assert ring.kept_bytes == 80
 
 
 def test_an_exchange_exactly_at_the_budget_stays() -> None:
@@ -319,10 +260,10 @@ def test_the_newest_exchange_is_kept_even_when_it_alone_is_over_the_budget() -> 
     ring.record(weighing(30))
     ring.record(weighing(500))
     assert [e.seq for e in ring] == [2]
-    assert ring.body_bytes == 500
+    assert ring.kept_bytes == 500
     ring.record(weighing(20))
     assert [e.seq for e in ring] == [3]
-    assert ring.body_bytes == 20
+    assert ring.kept_bytes == 20
 
 
 def test_the_count_bound_still_applies_under_the_byte_budget_and_frees_its_bytes() -> None:
@@ -330,41 +271,23 @@ def test_the_count_bound_still_applies_under_the_byte_budget_and_frees_its_bytes
     for _ in range(3):
         ring.record(weighing(30))
     assert [e.seq for e in ring] == [2, 3]
-    assert ring.body_bytes == 60
-
-
-def test_a_non_json_body_weighs_its_length_and_any_other_object_nothing() -> None:
-    ring = Journal(10, max_bytes=100)
-    ring.record(exchange(response_body=b"b" * 60))
-    ring.record(exchange(response_body={"value": ["x" * 60]}))
-    assert ring.body_bytes == 60
-    ring.record(exchange(response_body="s" * 60))
-    assert [e.seq for e in ring] == [2, 3]
-    assert ring.body_bytes == 60
+    assert ring.kept_bytes == 60
 
 
 def test_clear_resets_the_byte_budget() -> None:
     ring = Journal(10, max_bytes=100)
     ring.record(weighing(60))
     ring.clear()
-    assert ring.body_bytes == 0
+    assert ring.kept_bytes == 0
     ring.record(weighing(60))
     ring.record(weighing(40))
     assert [e.seq for e in ring] == [2, 3]
 
 
-def test_ready_entries_weigh_nothing() -> None:
-    ring = Journal(10, max_bytes=100)
-    ring.record(weighing(100))
-    ring.add(entry(ring.next_seq()))
-    assert [e.seq for e in ring] == [1, 2]
-    assert ring.body_bytes == 100
-
-
 def test_without_max_bytes_only_the_count_bounds_the_ring() -> None:
     ring = Journal(3)
     for _ in range(4):
-        ring.record(weighing(10**9))
+        ring.record(weighing(10**7))
     assert [e.seq for e in ring] == [2, 3, 4]
 
 
@@ -381,20 +304,66 @@ def test_concurrent_recording_stays_within_the_byte_budget_and_in_sequence_order
     for thread in threads:
         thread.join()
     assert [e.seq for e in ring] == list(range(791, 801))
-    assert ring.body_bytes == 400
+    assert ring.kept_bytes == 400
+
+
+def test_an_exchange_weighs_its_request_line_query_headers_and_both_bodies() -> None:
+    raw = exchange(data=b"12345", response_data=b"1234567")
+    raw.query_string = b"$top=1"
+    raw.headers["HTTP_X_TRACE"] = "abc"
+    raw.response_headers = (("request-id", "xyz"),)
+    ring = Journal(10)
+    ring.record(raw)
+    expected = len("GET") + len("/") + len("$top=1") + len("HTTP_X_TRACE" + "abc")
+    expected += len("request-id" + "xyz") + 5 + 7
+    assert ring.kept_bytes == expected
+
+
+def kept_text(entries: list[Entry]) -> int:
+    """What the entries show of their requests, counted without the journal's own weight."""
+    return sum(
+        len(e.path)
+        + sum(len(k) + len(v) for k, v in e.headers.items())
+        + sum(len(k) + sum(len(v) for v in values) for k, values in e.query.items())
+        for e in entries
+    )
+
+
+def test_large_headers_count_against_the_byte_budget(contracts: Contracts) -> None:
+    app = create_app(Config(journal_bytes=MIB), contracts=contracts)
+    client = client_of(app)
+    big = "x" * 50_000
+    for _ in range(1000):
+        client.get(KEYSETS + "/B2C_1A_missing", headers={"X-Big": big})
+    entries = mockgraph(app).journal.entries()
+    assert len(entries) < MIB // 50_000 + 2
+    assert kept_text(entries) <= MIB + 51_000
+    assert mockgraph(app).journal.kept_bytes <= MIB + 60_000
+
+
+def test_a_large_query_counts_against_the_byte_budget(contracts: Contracts) -> None:
+    app = create_app(Config(journal_bytes=MIB), contracts=contracts)
+    client = client_of(app)
+    query = "?x=" + "q" * 50_000
+    for _ in range(300):
+        client.get(KEYSETS + "/B2C_1A_missing" + query)
+    entries = mockgraph(app).journal.entries()
+    assert len(entries) < MIB // 50_000 + 2
+    assert kept_text(entries) <= MIB + 51_000
 
 
 def test_journal_bytes_bounds_what_the_app_keeps(contracts: Contracts) -> None:
-    def create(name: str, client: FlaskClient) -> int:
-        sent = json.dumps({"id": name}).encode()
-        answer = client.post(KEYSETS, data=sent, content_type="application/json")
+    def create(name: str, client: FlaskClient) -> None:
+        answer = client.post(KEYSETS, json={"id": name})
         assert answer.status_code == 201
-        return len(sent) + len(answer.data)
 
-    weight = create("w", client_of(create_app(Config(), contracts=contracts)))
+    first = create_app(Config(), contracts=contracts)
+    create("w", client_of(first))
+    weight = mockgraph(first).journal.kept_bytes
     app = create_app(Config(journal_bytes=2 * weight + weight // 2), contracts=contracts)
     client = client_of(app)
-    assert [create(name, client) for name in ("a", "b", "c", "d")] == [weight] * 4
+    for name in ("a", "b", "c", "d"):
+        create(name, client)
     kept = mockgraph(app).journal.entries()
     assert [e.body for e in kept] == [{"id": "c"}, {"id": "d"}]
     assert [e.seq for e in kept] == [3, 4]
@@ -404,4 +373,4 @@ def test_journal_bytes_is_read_from_the_environment(contracts: Contracts) -> Non
     assert Config().journal_bytes == 8 * 1024 * 1024
     config = Config.from_env({"MOCKGRAPH_JOURNAL_BYTES": "4096"})
     assert config.journal_bytes == 4096
-    assert journal_of(mockgraph(create_app(config, contracts=contracts))).max_bytes == 4096
+    assert mockgraph(create_app(config, contracts=contracts)).journal.max_bytes == 4096

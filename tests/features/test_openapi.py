@@ -15,13 +15,32 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from mockgraph import Config, create_app
-from mockgraph.features import openapi
 from mockgraph.config import BASE_PATH
+from mockgraph.features import openapi
+from mockgraph.features.auth import permission_table
+from mockgraph.features.tokens import make_token
 from mockgraph.http.contracts import Contracts, compile_contract
+from mockgraph.http.rendering import no_content
+from mockgraph.http.routing import Operation
+from mockgraph.resources import RESOURCES
 from mockgraph.resources.keysets.models import SECRET_FIELDS
-from mockgraph.state import MockGraph
+from mockgraph.state import mockgraph
 
 DOC_URI = "urn:mockgraph:openapi"
+OPERATIONS = {op.id: op for resource in RESOURCES for op in resource.operations}
+
+
+def build(
+    contracts: Contracts,
+    operations: list[Operation] | None = None,
+    config: Config | None = None,
+    examples: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The document of ``operations`` (default: every operation of the mock)."""
+    chosen = list(OPERATIONS.values()) if operations is None else operations
+    return openapi.build_document(
+        chosen, contracts, permission_table(chosen, contracts), config, examples or []
+    )
 
 
 @pytest.fixture
@@ -97,7 +116,7 @@ def test_every_documented_operation_is_routed_to_its_view(
     for path, method, operation in operations(document):
         url = BASE_PATH + path.replace("{id}", "B2C_1A_x").replace("{kid}", "k1")
         endpoint, _ = adapter.match(url, method=method.upper())
-        assert endpoint == "graph." + operation["x-mockgraph-operation"], (method, path)
+        assert endpoint == operation["x-mockgraph-operation"], (method, path)
 
 
 def test_every_reference_resolves_inside_the_document(document: dict[str, Any]) -> None:
@@ -186,7 +205,7 @@ def upload_secret_examples(contracts: Contracts, request: Any, response: Any) ->
         "request": {"body": request},
         "response": {"status": 200, "body": response},
     }
-    document = openapi.build_document([contracts["uploadSecret"]], examples=[example])
+    document = build(contracts, [OPERATIONS["uploadSecret"]], examples=[example])
     operation = document["paths"]["/trustFramework/keySets/{id}/uploadSecret"]["post"]
     return {
         "request": operation["requestBody"]["content"]["application/json"].get("examples"),
@@ -229,8 +248,10 @@ def test_definitions_that_differ_between_contracts_are_kept_apart(
     changed["$defs"]["microsoft.graph.trustFrameworkKey.read"]["properties"]["kid"] = {
         "type": "integer"
     }
+    other = Operation("getOther", ("GET",), "/x/{id}", lambda call: no_content())
+    both = Contracts([compile_contract(changed), contracts["getKeySet"]])
     # The first contract (by path) keeps the plain names.
-    document = openapi.build_document([compile_contract(changed), contracts["getKeySet"]])
+    document = build(both, [other, OPERATIONS["getKeySet"]])
     schemas = document["components"]["schemas"]
     assert "microsoft.graph.trustFrameworkKey.read" in schemas
     assert "getOther.microsoft.graph.trustFrameworkKey.read" in schemas
@@ -242,7 +263,7 @@ def test_definitions_that_differ_between_contracts_are_kept_apart(
 
 
 def test_list_options_follow_the_config(contracts: Contracts) -> None:
-    document = openapi.build_document(contracts.values(), Config(max_page_size=50))
+    document = build(contracts, config=Config(max_page_size=50))
     parameters = document["paths"]["/trustFramework/keySets"]["get"]["parameters"]
     top = next(p for p in parameters if p["name"] == "$top")
     assert top["schema"]["maximum"] == 50
@@ -270,7 +291,7 @@ def test_security_names_the_permissions_each_operation_accepts(
 
 
 def test_without_auth_the_document_allows_anonymous_calls(contracts: Contracts) -> None:
-    document = openapi.build_document(contracts.values(), Config(require_auth=False))
+    document = build(contracts, config=Config(require_auth=False))
     listing = document["paths"]["/trustFramework/keySets"]["get"]
     assert {} in listing["security"]
 
@@ -293,5 +314,58 @@ def test_document_is_built_once_per_app(
     assert len(calls) == 1
 
 
-def test_document_is_kept_in_the_apps_services(state: MockGraph, document: dict[str, Any]) -> None:
-    assert state.services[openapi.SERVICE] == document
+def test_security_lists_exactly_what_the_server_demands(
+    app: Flask, document: dict[str, Any]
+) -> None:
+    table = mockgraph(app).permissions
+    for _, _, operation in operations(document):
+        needed = table[operation["x-mockgraph-operation"]]
+        listed = {p for alternative in operation["security"] for p in alternative["bearer"]}
+        assert listed == needed.delegated | needed.application, operation["operationId"]
+
+
+def test_update_key_v2_names_the_permission_its_calls_need(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    patch = document["paths"]["/trustFramework/keySets/{id}/keys_v2/{kid}"]["patch"]
+    assert patch["security"] == [{"bearer": ["TrustFrameworkKeySet.ReadWrite.All"]}]
+    keys = [{"kid": "k1", "kty": "oct", "k": "c2VjcmV0"}]
+    client.post("/beta/trustFramework/keySets", json={"id": "v2", "keys": keys})
+    url = "/beta/trustFramework/keySets/B2C_1A_v2/keys_v2/k1"
+
+    def patch_with(permission: str) -> int:
+        token = make_token(scp=permission)
+        headers = {"Authorization": f"Bearer {token}"}
+        return client.patch(url, json={"status": "disabled"}, headers=headers).status_code
+
+    assert patch_with("TrustFrameworkKeySet.Read.All") == 403
+    assert patch_with(patch["security"][0]["bearer"][0]) == 204
+
+
+def test_a_creates_answer_links_to_the_operations_on_what_it_made(
+    document: dict[str, Any],
+) -> None:
+    create = document["paths"]["/trustFramework/keySets"]["post"]
+    links = create["responses"]["201"]["links"]
+    assert {"getKeySet", "updateKeySet", "deleteKeySet", "generateKey"} <= set(links)
+    assert links["getKeySet"] == {
+        "operationId": "getKeySet",
+        "parameters": {"id": "$response.body#/id"},
+    }
+    assert "links" not in create
+
+
+def test_retry_after_is_documented_as_the_whole_seconds_the_server_sends(
+    contracts: Contracts, document: dict[str, Any]
+) -> None:
+    header = document["components"]["headers"]["Retry-After"]
+    assert header["schema"] == {"type": "integer", "minimum": 0}
+    throttled = create_app(Config(faults=("all -> 429 retry-after=2",)), contracts=contracts)
+    answer = throttled.test_client().get(
+        "/beta/trustFramework/keySets", headers={"Authorization": "Bearer t"}
+    )
+    assert answer.status_code == 429
+    sent = answer.headers["Retry-After"]
+    assert sent.isdigit()
+    check = validator(document, "/components/headers/Retry-After/schema")
+    assert list(check.iter_errors(int(sent))) == []

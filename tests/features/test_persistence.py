@@ -5,11 +5,11 @@ file with every acknowledged write in it."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,17 @@ from flask.testing import FlaskClient
 from serve_process import ServeProcess
 from werkzeug.serving import make_server
 
-import mockgraph
 from mockgraph import Config, create_app
 from mockgraph.cli import main
-from mockgraph.features import persistence
-from mockgraph.features.persistence import Encoder, Persistence, write_atomically
-from mockgraph.features.statefile import dump_state, load_state
+from mockgraph.features import atomic, persistence
+from mockgraph.features.persistence import Persistence
+from mockgraph.features.statefile import Encoder, document, dump_text, load_file
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import StartupError
+from mockgraph.resources import RESOURCES
 from mockgraph.resources.keysets.models import Key, KeySet
-from mockgraph.state import MockGraph
+from mockgraph.resources.store import Store
+from mockgraph.state import MockGraph, mockgraph
 
 TOKEN = "Bearer test-token"
 BASE = "/beta/trustFramework/keySets"
@@ -38,23 +39,47 @@ SECRET = Key(kid="s", kty="oct", use="sig", k="c2VjcmV0LWtleS1tYXRlcmlhbA")
 
 
 def on_disk(path: Path) -> list[dict[str, Any]]:
-    return [keyset.to_state() for keyset in load_state(path)]
+    return [keyset.to_state() for keyset in load_file(path, RESOURCES).get("keySets", [])]
 
 
-def start(path: Path, contracts: Contracts, **config: Any) -> tuple[Flask, FlaskClient]:
-    app = create_app(Config(state_file=path, **config), contracts=contracts)
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = TOKEN
-    return app, client
+def text_of(*keysets: KeySet) -> str:
+    return dump_text(document({"keySets": keysets}, RESOURCES))
 
 
-def state_of(app: Flask) -> MockGraph:
-    return mockgraph.state.mockgraph(app)
+def store_of(app: Flask) -> Store[KeySet]:
+    store: Store[KeySet] = mockgraph(app).stores["keySets"]
+    return store
+
+
+def dump(app: Flask) -> list[dict[str, Any]]:
+    return [keyset.to_state() for keyset in store_of(app)]
 
 
 def persistence_of(app: Flask) -> Persistence:
-    service: Persistence = state_of(app).services[persistence.SERVICE]
-    return service
+    found = mockgraph(app).persistence
+    assert found is not None
+    return found
+
+
+Start = Callable[..., tuple[Flask, FlaskClient]]
+
+
+@pytest.fixture
+def start(contracts: Contracts) -> Iterator[Start]:
+    """Start an app on a state file; every app started is closed (its lock given back) after
+    the test."""
+    started: list[MockGraph] = []
+
+    def starter(path: Path, **config: Any) -> tuple[Flask, FlaskClient]:
+        app = create_app(Config(state_file=path, **config), contracts=contracts)
+        started.append(mockgraph(app))
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = TOKEN
+        return app, client
+
+    yield starter
+    for mock in started:
+        mock.close()
 
 
 @pytest.fixture
@@ -63,31 +88,37 @@ def path(tmp_path: Path) -> Path:
 
 
 def test_without_a_state_file_nothing_is_persisted(app: Flask, tmp_path: Path) -> None:
-    assert persistence.SERVICE not in state_of(app).services
+    assert mockgraph(app).persistence is None
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_missing_state_file_is_created_at_start(path: Path, contracts: Contracts) -> None:
-    start(path, contracts)
+def test_a_missing_state_file_is_created_at_start(path: Path, start: Start) -> None:
+    start(path)
     assert on_disk(path) == []
+    assert json.loads(path.read_text(encoding="utf-8")) == {"keySets": []}
+
+
+def test_an_empty_state_file_is_accepted_as_no_key_sets(path: Path, start: Start) -> None:
+    path.write_text("", encoding="utf-8")
+    app, client = start(path)
+    assert list(store_of(app)) == []
+    assert client.post(BASE, json={"id": "One"}).status_code == 201
+    assert [k["id"] for k in on_disk(path)] == ["B2C_1A_One"]
 
 
 def test_key_sets_of_an_existing_state_file_are_loaded_at_start_secrets_included(
-    path: Path, contracts: Contracts
+    path: Path, start: Start
 ) -> None:
-    path.write_text(dump_state([KeySet("B2C_1A_Kept", (SECRET,))]), encoding="utf-8")
-    app, client = start(path, contracts)
+    path.write_text(text_of(KeySet("B2C_1A_Kept", (SECRET,))), encoding="utf-8")
+    app, client = start(path)
     answer = client.get(BASE + "/B2C_1A_Kept")
     assert answer.status_code == 200
     assert answer.get_json()["keys"] == [{"kid": "s", "kty": "oct", "use": "sig"}]
-    assert state_of(app).store.get("B2C_1A_Kept").keys[0].k == SECRET.k
+    assert store_of(app).get("B2C_1A_Kept").keys[0].k == SECRET.k
 
 
-def test_every_kind_of_write_is_on_disk_when_it_is_answered(
-    path: Path, contracts: Contracts
-) -> None:
-    app, client = start(path, contracts)
-    store = state_of(app).store
+def test_every_kind_of_write_is_on_disk_when_it_is_answered(path: Path, start: Start) -> None:
+    app, client = start(path)
     item = BASE + "/B2C_1A_One"
     writes = [
         ("POST", BASE, {"id": "One"}, 201),
@@ -95,41 +126,48 @@ def test_every_kind_of_write_is_on_disk_when_it_is_answered(
         ("POST", item + "/uploadSecret", {"use": "sig", "k": "c2hhcmVk"}, 200),
         ("POST", item + "/generateKey", {"use": "enc", "kty": "oct"}, 200),
         ("PATCH", item, {"keys": [SECRET.to_state()]}, 200),
+        ("PATCH", item + "/keys_v2/s", {"status": "disabled"}, 204),
         ("PUT", item, {"keys": []}, 200),
         ("DELETE", BASE + "('B2C_1A_Two')", None, 204),
     ]
     for method, url, body, status in writes:
         answer = client.open(url, method=method, json=body)
         assert answer.status_code == status, answer.get_data()
-        assert on_disk(path) == store.dump(), (method, url)
+        assert on_disk(path) == dump(app), (method, url)
     assert [k["id"] for k in on_disk(path)] == ["B2C_1A_One"]
 
 
 def test_the_file_holds_the_state_file_format_one_key_set_per_line(
-    path: Path, contracts: Contracts
+    path: Path, start: Start
 ) -> None:
-    app, client = start(path, contracts)
+    app, client = start(path)
     client.post(BASE, json={"id": "A", "keys": [SECRET.to_state()]})
     client.post(BASE, json={"id": "B"})
     client.post(BASE + "/B2C_1A_A/uploadSecret", json={"use": "enc", "k": "bmV3"})
-    store = state_of(app).store
-    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(dump_state(store))
+    assert json.loads(path.read_text(encoding="utf-8")) == mockgraph(app).state_document()
     lines = path.read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line.rstrip(","))["id"] for line in lines[1:-1]] == ["B2C_1A_A", "B2C_1A_B"]
+    assert [json.loads(line.rstrip(","))["id"] for line in lines[2:-1]] == [
+        "B2C_1A_A",
+        "B2C_1A_B",
+    ]
 
 
 def test_the_encoder_follows_replaced_and_deleted_key_sets() -> None:
-    encoder = Encoder()
+    encoder = Encoder(RESOURCES)
+
+    def encoded(*keysets: KeySet) -> Any:
+        return json.loads("".join(encoder.pieces({"keySets": keysets})))
+
     a, b = KeySet("B2C_1A_A"), KeySet("B2C_1A_B", (SECRET,))
-    assert json.loads(encoder.encode([a, b])) == json.loads(dump_state([a, b]))
+    assert encoded(a, b) == json.loads(text_of(a, b))
     a2 = KeySet("B2C_1A_A", (SECRET,))
-    assert json.loads(encoder.encode([a2, b])) == json.loads(dump_state([a2, b]))
-    assert json.loads(encoder.encode([b])) == json.loads(dump_state([b]))
-    assert json.loads(encoder.encode([])) == json.loads(dump_state([]))
+    assert encoded(a2, b) == json.loads(text_of(a2, b))
+    assert encoded(b) == json.loads(text_of(b))
+    assert encoded() == json.loads(text_of())
 
 
-def test_reads_and_refused_writes_do_not_rewrite_the_file(path: Path, contracts: Contracts) -> None:
-    app, client = start(path, contracts)
+def test_reads_and_refused_writes_do_not_rewrite_the_file(path: Path, start: Start) -> None:
+    app, client = start(path)
     assert client.post(BASE, json={"id": "One"}).status_code == 201
     written = persistence_of(app).writes
     assert client.post(BASE, json={"id": "One"}).status_code == 409
@@ -140,38 +178,73 @@ def test_reads_and_refused_writes_do_not_rewrite_the_file(path: Path, contracts:
     assert persistence_of(app).writes == written
 
 
-def test_a_restarted_app_has_the_state_of_the_last_one(path: Path, contracts: Contracts) -> None:
-    first, client = start(path, contracts)
+def test_a_restarted_app_has_the_state_of_the_last_one(path: Path, start: Start) -> None:
+    first, client = start(path)
     client.post(BASE, json={"id": "A", "keys": [SECRET.to_state()]})
     client.post(BASE + "/B2C_1A_A/generateKey", json={"use": "sig", "kty": "RSA"})
     client.post(BASE, json={"id": "B"})
-    second, _ = start(path, contracts)
-    assert state_of(second).store.dump() == state_of(first).store.dump()
-    assert state_of(second).store.get("B2C_1A_A").keys[1].d is not None
+    mockgraph(first).close()
+    second, _ = start(path)
+    assert dump(second) == dump(first)
+    assert store_of(second).get("B2C_1A_A").keys[1].d is not None
 
 
-def test_writes_outside_a_request_are_persisted_at_once(path: Path, contracts: Contracts) -> None:
-    app, _ = start(path, contracts)
-    store = state_of(app).store
-    store.create(KeySet("B2C_1A_Seeded"))
+def test_a_second_app_on_an_open_state_file_is_refused_naming_it(path: Path, start: Start) -> None:
+    first, _ = start(path)
+    with pytest.raises(StartupError, match=f"the state file {re.escape(str(path))} is in use"):
+        start(path)
+    mockgraph(first).close()
+    start(path)  # the lock was given back
+
+
+def test_writes_outside_a_request_are_persisted_at_once(path: Path, start: Start) -> None:
+    app, _ = start(path)
+    store_of(app).create(KeySet("B2C_1A_Seeded"))
     assert [k["id"] for k in on_disk(path)] == ["B2C_1A_Seeded"]
-    store.reset()
+    mockgraph(app).reset()
     assert on_disk(path) == []
 
 
-def test_a_bad_state_file_stops_the_start_naming_the_file(path: Path, contracts: Contracts) -> None:
-    path.write_text('{"keySets": [', encoding="utf-8")
-    with pytest.raises(StartupError, match=re.escape(path.name)):
-        start(path, contracts)
-    assert path.read_text(encoding="utf-8") == '{"keySets": ['  # left for the user to fix
-
-
-def test_a_state_file_in_a_missing_folder_stops_the_start(
-    tmp_path: Path, contracts: Contracts
+def test_a_bad_state_file_stops_the_start_naming_the_file_and_gives_the_lock_back(
+    path: Path, start: Start
 ) -> None:
+    path.write_text('{"keySets": [', encoding="utf-8")
+    with pytest.raises(StartupError, match=re.escape(path.name)) as caught:
+        start(path)
+    assert path.read_text(encoding="utf-8") == '{"keySets": ['  # left for the user to fix
+    path.write_text('{"keySets": []}', encoding="utf-8")
+    start(path)
+    assert caught.value is not None
+
+
+def test_a_state_file_with_a_lone_surrogate_is_a_one_line_startup_error(
+    path: Path, start: Start
+) -> None:
+    path.write_text('{"keySets": [{"id": "a\\udc00"}]}', encoding="utf-8")
+    with pytest.raises(StartupError) as caught:
+        start(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message == (
+        f"state file '{path}' holds a lone surrogate escape in the property 'keySets[0].id', "
+        "which is not valid Unicode"
+    )
+
+
+def test_serve_reports_a_lone_surrogate_in_the_state_file_in_one_line(path: Path) -> None:
+    path.write_text('{"keySets": [{"id": "a\\udc00"}]}', encoding="utf-8")
+    result = CliRunner().invoke(main, ["serve", "--port", "0", "--state-file", str(path)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: state file '{path}' holds a lone surrogate escape in the property "
+        "'keySets[0].id', which is not valid Unicode"
+    ]
+
+
+def test_a_state_file_in_a_missing_folder_stops_the_start(tmp_path: Path, start: Start) -> None:
     path = tmp_path / "no" / "such" / "state.json"
-    with pytest.raises(StartupError, match="cannot write the state file"):
-        start(path, contracts)
+    with pytest.raises(StartupError, match=f"cannot write the state file {re.escape(str(path))}"):
+        start(path)
 
 
 def test_serve_reports_a_bad_state_file_without_a_traceback(path: Path) -> None:
@@ -182,53 +255,76 @@ def test_serve_reports_a_bad_state_file_without_a_traceback(path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_a_write_that_cannot_be_persisted_is_answered_500_and_not_acknowledged(
-    path: Path, contracts: Contracts, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    app, client = start(path, contracts)
-    assert client.post(BASE, json={"id": "Kept"}).status_code == 201
-    before = path.read_bytes()
+def disk_full(path: Path, text: Any) -> None:
+    raise OSError(28, "No space left on device")
 
-    def disk_full(path: Path, text: str) -> None:
-        raise OSError(28, "No space left on device")
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", BASE, {"id": "Lost"}),
+        ("POST", BASE + "/B2C_1A_Kept/uploadSecret", {"use": "sig", "k": "bG9zdA"}),
+        ("PATCH", BASE + "/B2C_1A_Kept", {"keys": []}),
+        ("DELETE", BASE + "/B2C_1A_Kept", None),
+    ],
+)
+def test_a_write_that_cannot_be_persisted_is_a_500_and_changes_nothing(
+    path: Path,
+    start: Start,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    url: str,
+    body: Any,
+) -> None:
+    app, client = start(path)
+    keys = [SECRET.to_state()]
+    assert client.post(BASE, json={"id": "Kept", "keys": keys}).status_code == 201
+    before, in_memory = path.read_bytes(), dump(app)
 
     monkeypatch.setattr(persistence, "write_atomically", disk_full)
-    answer = client.post(BASE, json={"id": "Lost"}, headers={"client-request-id": "abc"})
+    answer = client.open(url, method=method, json=body, headers={"client-request-id": "abc"})
     assert answer.status_code == 500
     error = answer.get_json()["error"]
     assert error["code"] == "generalException"
-    assert "could not be written to the state file" in error["message"]
+    assert error["message"] == (
+        "The change could not be written to the state file; nothing changed."
+    )
     assert answer.headers["client-request-id"] == "abc"
     assert path.read_bytes() == before
+    assert dump(app) == in_memory
 
 
-def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temp_file(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_write_whose_file_was_replaced_but_not_made_durable_is_undone_on_disk(
+    path: Path, start: Start, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path.write_text("old", encoding="utf-8")
+    app, client = start(path)
+    assert client.post(BASE, json={"id": "Kept"}).status_code == 201
+    real = atomic._fsync_directory
+    failures = [OSError(5, "Input/output error")]
 
-    def crash(src: str, dst: str) -> None:
-        raise OSError(5, "Input/output error")
+    def fail_once(folder: Path) -> None:
+        if failures:
+            raise failures.pop()
+        real(folder)
 
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
-        write_atomically(path, "new")
-    assert path.read_text(encoding="utf-8") == "old"
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    monkeypatch.setattr(atomic, "_fsync_directory", fail_once)
+    assert client.post(BASE, json={"id": "Lost"}).status_code == 500
+    assert [k["id"] for k in dump(app)] == ["B2C_1A_Kept"]
+    assert on_disk(path) == dump(app)
 
 
-def test_temp_files_left_by_a_crash_are_removed_at_start(path: Path, contracts: Contracts) -> None:
+def test_temp_files_left_by_a_crash_are_removed_at_start(path: Path, start: Start) -> None:
     leftover = path.parent / f".{path.name}.abc123.tmp"
     leftover.write_text('{"keySets": [', encoding="utf-8")
     unrelated = path.parent / "notes.tmp"
     unrelated.write_text("mine", encoding="utf-8")
-    start(path, contracts)
+    start(path)
     assert not leftover.exists()
     assert unrelated.exists()
 
 
-def test_concurrent_writes_are_each_on_disk_when_answered(path: Path, contracts: Contracts) -> None:
-    app, _ = start(path, contracts)
+def test_concurrent_writes_are_each_on_disk_when_answered(path: Path, start: Start) -> None:
+    app, _ = start(path)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -242,7 +338,7 @@ def test_concurrent_writes_are_each_on_disk_when_answered(path: Path, contracts:
                 answer = http.post(f"http://127.0.0.1:{server.port}{BASE}", json={"id": keyset_id})
                 if answer.status_code != 201:
                     problems.append(f"{keyset_id}: {answer.status_code}")
-                elif keyset_id not in {k.id for k in load_state(path)}:
+                elif keyset_id not in {k["id"] for k in on_disk(path)}:
                     problems.append(f"{keyset_id} answered before it was on disk")
 
     writers = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
@@ -255,7 +351,7 @@ def test_concurrent_writes_are_each_on_disk_when_answered(path: Path, contracts:
         server.shutdown()
         server.server_close()
     assert problems == []
-    assert len(load_state(path)) == 90
+    assert len(on_disk(path)) == 90
     assert persistence_of(app).writes <= 91
 
 
@@ -311,12 +407,13 @@ class FileReader(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                load_state(self.path)
+                load_file(self.path, RESOURCES)
                 self.reads += 1
             except StartupError as exc:
                 self.failures.append(str(exc))
 
 
+@pytest.mark.slow
 def test_every_acknowledged_write_survives_sigkill_at_any_moment(
     tmp_path: Path,
 ) -> None:
@@ -328,7 +425,7 @@ def test_every_acknowledged_write_survives_sigkill_at_any_moment(
     reads = 0
     for round_ in range(10):
         server = ServeProcess(tmp_path / f"serve-{round_}.log", "--state-file", str(path))
-        kept = {k.id for k in load_state(path)}
+        kept = {k["id"] for k in on_disk(path)}
         lost = [k for k, present in expected.items() if present and k not in kept]
         ghosts = [k for k, present in expected.items() if not present and k in kept]
         assert (lost, ghosts) == ([], []), f"after kill {round_}"
@@ -353,7 +450,7 @@ def test_every_acknowledged_write_survives_sigkill_at_any_moment(
         for keyset_id in uncertain:
             expected.pop(keyset_id, None)  # in flight when killed: either outcome is right
 
-    final = {k.id for k in load_state(path)}
+    final = {k["id"] for k in on_disk(path)}
     assert {k for k, present in expected.items() if present} <= final
     assert not {k for k, present in expected.items() if not present} & final
     # The loop only proves something if writes were acknowledged and the file read meanwhile.

@@ -1,13 +1,10 @@
 """The state file format: what loads, every way a file is refused (with a message naming the
-file and the problem, never a secret), the dump round trip, the atomic write, and ``--state``
-seeding at app creation."""
+file and the problem, never a secret), the dump round trip, and ``--state`` seeding at app
+creation."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +16,15 @@ from mockgraph.cli import main
 from mockgraph.features.redact import REDACTED
 from mockgraph.features.statefile import (
     InvalidState,
-    decode,
-    dump_state,
-    load_state,
-    parse_state,
-    state_document,
-    write_state,
+    Items,
+    document,
+    dump_text,
+    load_file,
+    parse_document,
 )
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import StartupError
+from mockgraph.resources import RESOURCES
 from mockgraph.state import mockgraph
 
 RSA = Key(kid="r1", kty="RSA", use="sig", n="bm4", e="AQAB", d="ZA", p="cA", q="cQ",
@@ -36,25 +33,37 @@ SECRET = Key(kid="s1", kty="oct", use="enc", k="c2VjcmV0LXZhbHVl", status="disab
 RSA_SET = KeySet("B2C_1A_signing", (RSA, SECRET))
 
 
-def write(tmp_path: Path, document: Any, name: str = "state.json") -> Path:
+def write(tmp_path: Path, content: Any, name: str = "state.json") -> Path:
     path = tmp_path / name
-    path.write_text(json.dumps(document), encoding="utf-8")
+    path.write_text(json.dumps(content), encoding="utf-8")
     return path
+
+
+def load(path: Path) -> Items:
+    return load_file(path, RESOURCES)
+
+
+def parse(content: Any, where: str = "the state") -> Items:
+    return parse_document(content, RESOURCES, where)
+
+
+def text_of(*keysets: KeySet) -> str:
+    return dump_text(document({"keySets": keysets}, RESOURCES))
 
 
 def test_a_state_file_loads_every_member_secrets_included(tmp_path: Path) -> None:
     path = write(tmp_path, {"keySets": [RSA_SET.to_state(), {"id": "B2C_1A_empty", "keys": []}]})
-    assert load_state(path) == [RSA_SET, KeySet("B2C_1A_empty")]
+    assert load(path) == {"keySets": [RSA_SET, KeySet("B2C_1A_empty")]}
 
 
 def test_dump_then_load_gives_the_same_key_sets(tmp_path: Path) -> None:
     path = tmp_path / "dump.json"
-    path.write_text(dump_state([RSA_SET, KeySet("B2C_1A_b")]), encoding="utf-8")
-    assert load_state(path) == [RSA_SET, KeySet("B2C_1A_b")]
+    path.write_text(text_of(RSA_SET, KeySet("B2C_1A_b")), encoding="utf-8")
+    assert load(path) == {"keySets": [RSA_SET, KeySet("B2C_1A_b")]}
 
 
 def test_the_dump_is_indented_json_ending_in_a_newline() -> None:
-    text = dump_state([KeySet("B2C_1A_x", (SECRET,))])
+    text = text_of(KeySet("B2C_1A_x", (SECRET,)))
     assert text.endswith("}\n")
     assert json.loads(text) == {
         "keySets": [
@@ -69,23 +78,32 @@ def test_the_dump_is_indented_json_ending_in_a_newline() -> None:
 
 
 def test_an_id_without_the_b2c_prefix_gets_it_as_create_does() -> None:
-    assert parse_state({"keySets": [{"id": "signing"}]}) == [KeySet("B2C_1A_signing")]
+    assert parse({"keySets": [{"id": "signing"}]}) == {"keySets": [KeySet("B2C_1A_signing")]}
 
 
 def test_missing_keys_and_null_members_mean_none() -> None:
-    document = {"keySets": [{"id": "B2C_1A_a", "keys": [{"kid": "x", "nbf": None}]}]}
-    assert parse_state(document) == [KeySet("B2C_1A_a", (Key(kid="x"),))]
+    content = {"keySets": [{"id": "B2C_1A_a", "keys": [{"kid": "x", "nbf": None}]}]}
+    assert parse(content) == {"keySets": [KeySet("B2C_1A_a", (Key(kid="x"),))]}
+
+
+def test_an_empty_file_or_document_holds_no_items(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text("", encoding="utf-8")
+    blank = tmp_path / "blank.json"
+    blank.write_text(" \n", encoding="utf-8")
+    assert load(empty) == {} and load(blank) == {}
+    assert parse({}) == {}
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
     with pytest.raises(StartupError, match=f"state file '{missing}' does not exist"):
-        load_state(missing)
+        load(missing)
 
 
 def test_a_folder_is_not_a_state_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidState, match="is a directory"):
-        load_state(tmp_path)
+        load(tmp_path)
 
 
 def test_an_unreadable_file_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,151 +115,144 @@ def test_an_unreadable_file_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # chmod 0 cannot make a file unreadable for root, who runs CI containers.
     monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(InvalidState, match="cannot be read: Permission denied"):
-        load_state(path)
+        load(path)
 
 
 def test_a_file_that_is_not_json_names_the_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{"keySets": [\n  {"id": "a",}\n]}', encoding="utf-8")
     with pytest.raises(InvalidState) as caught:
-        load_state(path)
+        load(path)
     assert str(caught.value).startswith(f"state file '{path}' is not valid JSON: ")
-    assert "(line 2, column 14)" in str(caught.value)
+    assert "trailing comma is not allowed (line 2, column 13)" in str(caught.value)
 
 
 def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin1.json"
     path.write_bytes('{"keySets": [{"id": "caf\xe9"}]}'.encode("latin-1"))
     with pytest.raises(InvalidState, match="is not valid UTF-8"):
-        load_state(path)
+        load(path)
 
 
-def test_nan_is_not_json() -> None:
-    with pytest.raises(InvalidState, match="x is not valid JSON: NaN is not a JSON number"):
-        decode(b'{"keySets": NaN}', "x")
+def test_nan_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "nan.json"
+    path.write_text('{"keySets": [{"id": "a", "keys": [{"exp": NaN}]}]}', encoding="utf-8")
+    with pytest.raises(InvalidState, match=f"state file '{path}' is not valid JSON"):
+        load(path)
+
+
+def test_a_lone_surrogate_escape_is_one_line_naming_the_file_and_the_property(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "surrogate.json"
+    path.write_text('{"keySets": [{"id": "a\\ud800"}]}', encoding="utf-8")
+    with pytest.raises(InvalidState) as caught:
+        load(path)
+    assert str(caught.value) == (
+        f"state file '{path}' holds a lone surrogate escape in the property "
+        "'keySets[0].id', which is not valid Unicode"
+    )
 
 
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "bom.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"keySets": [{"id": "B2C_1A_a"}]}).encode())
-    assert load_state(path) == [KeySet("B2C_1A_a")]
+    assert load(path) == {"keySets": [KeySet("B2C_1A_a")]}
 
 
 @pytest.mark.parametrize(
-    ("document", "problem"),
+    ("content", "problem"),
     [
-        ([], 'the state: must be a JSON object with a "keySets" list'),
-        ({}, 'the state: "keySets" must be a list of key sets'),
-        ({"keySets": {}}, 'the state: "keySets" must be a list of key sets'),
-        ({"keySets": [], "version": 2}, "the state: unknown member 'version'"),
-        ({"keySets": ["B2C_1A_a"]}, "the state: keySets[0]: must be an object"),
-        ({"keySets": [{}]}, "keySets[0].id: is required and must be a string"),
-        ({"keySets": [{"id": 7}]}, "keySets[0].id: is required and must be a string"),
-        ({"keySets": [{"id": "a b"}]}, "keySets[0].id: 'a b' is not a valid key set id"),
-        ({"keySets": [{"id": "a\n"}]}, "keySets[0].id: 'a\\n' is not a valid key set id"),
-        ({"keySets": [{"id": "a", "name": "x"}]}, "keySets[0].name: unknown member of a key set"),
-        ({"keySets": [{"id": "a", "keys": {}}]}, "keySets[0].keys: must be a list of keys"),
-        ({"keySets": [{"id": "a", "keys": ["k"]}]}, "keySets[0].keys[0]: must be an object"),
+        ([], "the state: must be a JSON object with a 'keySets' list"),
+        ({"keySets": {}}, "the state: keySets: must be a list of key sets"),
+        ({"keySets": [], "version": 2}, "the state: unknown member 'version' (allowed: keySets)"),
+        ({"keySets": ["B2C_1A_a"]}, "the state: keySets[0]: must be an object with an id and keys"),
+        ({"keySets": [{}]}, "keySets[0].id: missing data for required field"),
+        ({"keySets": [{"id": 7}]}, "keySets[0].id: not a valid string"),
+        ({"keySets": [{"id": "a b"}]}, "keySets[0].id: is not a valid key set id"),
+        ({"keySets": [{"id": "a\n"}]}, "keySets[0].id: is not a valid key set id"),
+        ({"keySets": [{"id": "a", "name": "x"}]}, "keySets[0].name: is not a member of a key set"),
+        ({"keySets": [{"id": "a", "keys": {}}]}, "keySets[0].keys: not a valid list"),
+        ({"keySets": [{"id": "a", "keys": ["k"]}]}, "keySets[0].keys[0]: invalid input type"),
         (
             {"keySets": [{"id": "a"}, {"id": "B2C_1A_A"}]},
             "keySets[1].id: duplicate id 'B2C_1A_A' (also keySets[0]; ids compare case-insens",
         ),
     ],
 )
-def test_a_document_of_the_wrong_shape_is_refused_with_the_path(
-    document: Any, problem: str
-) -> None:
+def test_a_document_of_the_wrong_shape_is_refused_with_the_path(content: Any, problem: str) -> None:
     with pytest.raises(InvalidState) as caught:
-        parse_state(document)
+        parse(content)
     assert problem in str(caught.value)
 
 
 @pytest.mark.parametrize(
-    ("key", "problem"),
+    ("keys", "problem"),
     [
-        ({"kid": "x", "crv": "P-256"}, "keys[0].crv: unknown member of a key"),
-        ({"nbf": "1700000000"}, "keys[0].nbf: must be an integer"),
-        ({"exp": True}, "keys[0].exp: must be an integer"),
-        ({"exp": 1.5}, "keys[0].exp: must be an integer"),
-        ({"exp": 2**63}, "keys[0].exp: is out of range"),
-        ({"x5c": "QUJD"}, "keys[0].x5c: must be a list of strings"),
-        ({"x5c": [1]}, "keys[0].x5c: must be a list of strings"),
-        ({"kty": 1}, "keys[0].kty: must be a string"),
-        ({"status": "on"}, "keys[0].status: must be one of enabled, disabled"),
-        ({"k": REDACTED}, "keys[0].k: is redacted"),
-        ({"x5c": [REDACTED]}, "keys[0].x5c: is redacted"),
+        ([{"kid": "x", "crv": "P-256"}], "keys[0].crv: is not a member of a key set or key"),
+        ([{"nbf": "1700000000"}], "keys[0].nbf: not a valid integer"),
+        ([{"exp": True}], "keys[0].exp: not a valid integer"),
+        ([{"exp": 1.5}], "keys[0].exp: not a valid integer"),
+        ([{"exp": 2**63}], "keys[0].exp: out of range"),
+        ([{"x5c": "QUJD"}], "keys[0].x5c: not a valid list"),
+        ([{"x5c": [1]}], "keys[0].x5c[0]: not a valid string"),
+        ([{"kty": 1}], "keys[0].kty: not a valid string"),
+        ([{"kty": "EC"}], "keys[0].kty: must be one of: RSA, oct"),
+        ([{"status": "on"}], "keys[0].status: must be one of: enabled, disabled"),
+        ([{"nbf": 5, "exp": 4}], "keys[0].nbf: must not be later than 'exp'"),
+        ([{"kid": "a"}, {"kid": "a"}], "keys[1].kid: is already the kid of another key"),
+        ([{"k": REDACTED}], "keys[0].k: is redacted"),
+        ([{"d": REDACTED}], "keys[0].d: is redacted"),
     ],
 )
-def test_a_bad_key_member_is_refused_with_the_path(key: dict[str, Any], problem: str) -> None:
+def test_a_bad_key_member_is_refused_with_the_path(
+    keys: list[dict[str, Any]], problem: str
+) -> None:
     with pytest.raises(InvalidState) as caught:
-        parse_state({"keySets": [{"id": "a", "keys": [key]}]}, "state file 'f.json'")
+        parse({"keySets": [{"id": "a", "keys": keys}]}, "state file 'f.json'")
     assert str(caught.value).startswith("state file 'f.json': keySets[0].")
     assert problem in str(caught.value)
 
 
 def test_a_refusal_never_quotes_a_secret() -> None:
     with pytest.raises(InvalidState) as caught:
-        parse_state({"keySets": [{"id": "a", "keys": [{"k": 12345678, "d": "hunter2"}]}]})
+        parse({"keySets": [{"id": "a", "keys": [{"k": 12345678, "d": "hunter2"}]}]})
     assert "12345678" not in str(caught.value)
     with pytest.raises(InvalidState) as caught:
-        parse_state({"keySets": [{"id": "a", "keys": [{"d": "hunter2", "status": "x"}]}]})
+        parse({"keySets": [{"id": "a", "keys": [{"d": "hunter2", "status": "x"}]}]})
     assert "hunter2" not in str(caught.value)
 
 
-def test_write_state_replaces_the_file_whole_and_only_its_owner_may_read_it(
-    tmp_path: Path,
+def test_the_apps_state_document_is_the_document_of_its_stores(
+    tmp_path: Path, contracts: Contracts
 ) -> None:
     path = tmp_path / "state.json"
-    path.write_text("old", encoding="utf-8")
-    write_state(path, [RSA_SET])
-    assert load_state(path) == [RSA_SET]
-    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
-    if sys.platform != "win32":
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_write_state_puts_the_new_file_on_disk_before_it_replaces_the_old(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "state.json"
-    path.write_text("old", encoding="utf-8")
-    seen: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        # What the target holds when each fsync runs: the temp file's fsync comes before the
-        # rename (the target still "old"), the folder's after it.
-        seen.append(path.read_text(encoding="utf-8")[:3])
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    write_state(path, [RSA_SET])
-    assert seen == (["old"] if os.name == "nt" else ["old", "{\n "])
-    assert load_state(path) == [RSA_SET]
-
-
-def test_write_state_into_a_missing_folder_raises_and_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(OSError):
-        write_state(tmp_path / "missing" / "state.json", [RSA_SET])
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_state_document_is_what_dump_state_writes() -> None:
-    assert state_document([RSA_SET]) == json.loads(dump_state([RSA_SET]))
+    path.write_text(text_of(RSA_SET), encoding="utf-8")
+    app = create_app(Config(state=path), contracts=contracts)
+    assert mockgraph(app).state_document() == json.loads(text_of(RSA_SET))
 
 
 # -- --state at app creation --------------------------------------------------------------------
 
 
 def test_config_state_seeds_the_store_at_creation(tmp_path: Path, contracts: Contracts) -> None:
-    path = write(tmp_path, state_document([RSA_SET]))
+    path = write(tmp_path, document({"keySets": [RSA_SET]}, RESOURCES))
     app = create_app(Config(state=path), contracts=contracts)
     assert list(mockgraph(app).stores["keySets"]) == [RSA_SET]
 
 
+def test_an_empty_state_file_seeds_nothing(tmp_path: Path, contracts: Contracts) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text("", encoding="utf-8")
+    app = create_app(Config(state=path), contracts=contracts)
+    assert list(mockgraph(app).stores["keySets"]) == []
+
+
 def test_a_bad_state_file_stops_app_creation(tmp_path: Path, contracts: Contracts) -> None:
     path = write(tmp_path, {"keySets": [{"id": "a", "keys": [{"nbf": "soon"}]}]})
-    with pytest.raises(InvalidState, match=r"keySets\[0\].keys\[0\].nbf: must be an integer"):
+    with pytest.raises(
+        InvalidState, match=rf"^state file '{path}': keySets\[0\].keys\[0\].nbf: not a valid"
+    ):
         create_app(Config(state=path), contracts=contracts)
 
 

@@ -127,8 +127,12 @@ def _add_key(call: Call, make: Any) -> Response:
 
     def change(current: KeySet) -> KeySet:
         keys = (*current.keys, key)
-        if key_problems(keys) is not None:
-            raise BadRequest(f"The key set '{current.id}' already has a key with this kid.")
+        problem = key_problems(keys)
+        if problem is not None:
+            _, member, text = problem
+            if member == "kid":
+                raise BadRequest(f"The key set '{current.id}' already has a key with this kid.")
+            raise BadRequest(f"The new key's '{member}' {text}.")
         return KeySet(current.id, keys)
 
     keysets(call).update(call.params["id"], change)

@@ -1,5 +1,5 @@
 """POST /beta/trustFramework/keySets end to end through the app: the documented behaviour and
-every bad-input rule of issue 2, each leaving the store as it was."""
+every way a body is refused, each leaving the store as it was."""
 
 from __future__ import annotations
 
@@ -94,6 +94,7 @@ def test_request_id_is_sent_and_client_request_id_echoed(client: FlaskClient) ->
         ({"id": "a", "keys": {}}, "'keys' must be an array or null"),
         ({"id": "a/b"}, "'id' has an invalid value; expected letters, digits"),
         ({"id": ""}, "'id' has an invalid value"),
+        ({"id": "x\n"}, "'id' has an invalid value"),  # ECMA-262's "$": the very end
         ({"id": "a", "keys": [{"nbf": 1.5}]}, "'keys[0].nbf' must be an integer or null"),
         ({"id": "a", "keys": [{"nbf": 2**70}]}, "'keys[0].nbf'"),
     ],

@@ -108,7 +108,7 @@ def test_documented_example_replays(
     if "Location" in documented["headers"]:
         assert response.headers["Location"] == documented["headers"]["Location"]
     body = response.get_json() if response.data else None
-    assert state.contracts[operation].response_violations(body) == []
+    assert state.contracts[operation].response_problems(body) == []
     expected = readable(substitute(documented["body"]))
     if expected is None:
         assert body is None

@@ -1,36 +1,18 @@
-"""Every keySet operation after create (issue 3), through the app: statuses, shapes, errors,
-and that a failed request leaves the store as it was."""
+"""The key set reads and writes after create, through the app: list, get, update, delete,
+getActiveKey and keys_v2; statuses, shapes, query options, errors, and that a failed request
+leaves the store as it was (the actions that add a key: ``test_actions.py``)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from typing import Any
 
 import pytest
-from crypto_factory import (
-    NOT_AFTER,
-    NOT_BEFORE,
-    cert_der_b64,
-    cert_pem,
-    cert_pem_b64,
-    make_certificate,
-    make_pfx_b64,
-)
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 
 from mockgraph.resources.keysets.models import Key
 from mockgraph.state import MockGraph
 
 BASE = "/beta/trustFramework/keySets"
-
-
-def b64url_int(value: str) -> int:
-    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
 
 
 def error_of(response: Any, status: int) -> dict[str, Any]:
@@ -46,10 +28,6 @@ def keyset(client: FlaskClient) -> str:
     response = client.post(BASE, json={"id": "ks"})
     assert response.status_code == 201
     return str(response.get_json()["id"])
-
-
-def action(client: FlaskClient, keyset_id: str, name: str, body: Any) -> Any:
-    return client.post(f"{BASE}/{keyset_id}/{name}", json=body)
 
 
 # -- list ---------------------------------------------------------------------------------
@@ -134,6 +112,44 @@ def test_get_by_path_and_by_odata_key(client: FlaskClient, keyset: str) -> None:
     assert by_path.get_json()["@odata.context"].endswith("#trustFramework/keySets/$entity")
 
 
+def test_get_with_select_id_answers_only_the_id_and_says_so_in_its_context(
+    client: FlaskClient, keyset: str
+) -> None:
+    client.put(f"{BASE}/{keyset}", json={"keys": [{"kid": "a"}]})
+    body = client.get(f"{BASE}/{keyset}?$select=id").get_json()
+    assert body == {
+        "@odata.context": "http://localhost/beta/$metadata#trustFramework/keySets(id)/$entity",
+        "id": keyset,
+    }
+    assert set(client.get(f"{BASE}('{keyset}')?select=keys,id").get_json()) == {
+        "@odata.context", "id", "keys"
+    }  # fmt: skip
+
+
+def test_get_with_select_of_an_unknown_property_is_400(client: FlaskClient, keyset: str) -> None:
+    error = error_of(client.get(f"{BASE}/{keyset}?$select=foo"), 400)
+    assert error["code"] == "invalidRequest"
+    assert error["message"] == (
+        "Could not find a property named 'foo' on type 'microsoft.graph.trustFrameworkKeySet'."
+    )
+
+
+@pytest.mark.parametrize("option", ["$top=1", "$skip=1", "$filter=id eq 'x'", "$orderby=id"])
+def test_get_of_one_key_set_refuses_the_options_of_a_list(
+    client: FlaskClient, keyset: str, option: str
+) -> None:
+    error = error_of(client.get(f"{BASE}/{keyset}?{option}"), 400)
+    name = option.split("=")[0]
+    assert error["message"] == f"Query option '{name}' is not supported on this resource."
+
+
+@pytest.mark.parametrize("url", [f"{BASE}/$count", f"{BASE}/$count?$top=1", f"{BASE}?$count=true"])
+def test_counting_key_sets_is_400_as_b2c_tenants_answer(client: FlaskClient, url: str) -> None:
+    error = error_of(client.get(url), 400)
+    assert error["code"] == "invalidRequest"
+    assert error["message"] == "Query option '$count' is not supported in Azure AD B2C tenants."
+
+
 def test_get_unknown_is_404(client: FlaskClient) -> None:
     assert error_of(client.get(f"{BASE}/B2C_1A_missing"), 404)["code"] == "itemNotFound"
     assert error_of(client.get(f"{BASE}('B2C_1A_missing')"), 404)["code"] == "itemNotFound"
@@ -195,182 +211,13 @@ def test_delete_is_204_then_404(client: FlaskClient, keyset: str) -> None:
     response = client.delete(f"{BASE}/{keyset}")
     assert response.status_code == 204
     assert response.get_data() == b""
+    assert "Content-Type" not in response.headers
     assert error_of(client.delete(f"{BASE}/{keyset}"), 404)["code"] == "itemNotFound"
     assert error_of(client.get(f"{BASE}/{keyset}"), 404)
 
 
 def test_delete_by_odata_key(client: FlaskClient, keyset: str) -> None:
     assert client.delete(f"{BASE}('{keyset}')").status_code == 204
-
-
-# -- generateKey -------------------------------------------------------------------------
-
-
-def test_generate_rsa_key_returns_public_parts_and_keeps_the_private(
-    client: FlaskClient, state: MockGraph, keyset: str
-) -> None:
-    body = {"use": "sig", "kty": "rsa", "nbf": 1508969811, "exp": 1908969811}
-    response = action(client, keyset, "generateKey", body)
-    assert response.status_code == 200
-    key = response.get_json()
-    assert key["@odata.context"].endswith("#microsoft.graph.trustFrameworkKey")
-    assert (key["kty"], key["use"], key["e"], key["nbf"], key["exp"]) == (
-        "RSA", "sig", "AQAB", 1508969811, 1908969811,
-    )  # fmt: skip
-    assert b64url_int(key["n"]).bit_length() == 2048
-    assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key)
-    stored = state.stores["keySets"].get(keyset).keys[-1]
-    assert stored.kid == key["kid"] and stored.d is not None
-    numbers = rsa.RSAPrivateNumbers(
-        p=b64url_int(stored.p or ""),
-        q=b64url_int(stored.q or ""),
-        d=b64url_int(stored.d or ""),
-        dmp1=b64url_int(stored.dp or ""),
-        dmq1=b64url_int(stored.dq or ""),
-        iqmp=b64url_int(stored.qi or ""),
-        public_numbers=rsa.RSAPublicNumbers(65537, b64url_int(key["n"])),
-    )
-    assert numbers.private_key().key_size == 2048
-
-
-def test_generate_oct_key_keeps_the_secret(
-    client: FlaskClient, state: MockGraph, keyset: str
-) -> None:
-    key = action(client, keyset, "generateKey", {"use": "enc", "kty": "OCT"}).get_json()
-    assert key["kty"] == "oct" and "k" not in key
-    assert state.stores["keySets"].get(keyset).keys[-1].k
-
-
-def test_generate_key_also_answers_at_the_namespaced_action(
-    client: FlaskClient, keyset: str
-) -> None:
-    url = f"{BASE}('{keyset}')/microsoft.graph.generateKey"
-    assert client.post(url, json={"use": "sig", "kty": "oct"}).status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("body", "part"),
-    [
-        ({"use": "sign", "kty": "RSA"}, "use"),
-        ({"use": "sig", "kty": "EC"}, "kty"),
-        ({"kty": "RSA"}, "use"),
-        ({"use": "sig"}, "kty"),
-        ({"use": "sig", "kty": "RSA", "exp": "later"}, "exp"),
-        ({"use": "sig", "kty": "RSA", "extra": 1}, "extra"),
-    ],
-)
-def test_generate_key_rejects_bad_parameters_and_adds_nothing(
-    client: FlaskClient, state: MockGraph, keyset: str, body: dict[str, Any], part: str
-) -> None:
-    error = error_of(action(client, keyset, "generateKey", body), 400)
-    assert part in error["message"]
-    assert state.stores["keySets"].get(keyset).keys == ()
-
-
-def test_actions_on_an_unknown_key_set_are_404(client: FlaskClient) -> None:
-    response = action(client, "B2C_1A_none", "generateKey", {"use": "sig", "kty": "RSA"})
-    assert error_of(response, 404)["code"] == "itemNotFound"
-
-
-# -- uploadSecret ------------------------------------------------------------------------
-
-
-def test_upload_secret_stores_an_oct_key_and_never_reads_k_back(
-    client: FlaskClient, state: MockGraph, keyset: str
-) -> None:
-    body = {"use": "sig", "k": "application-secret", "nbf": 1508969811, "exp": 1508973711}
-    response = action(client, keyset, "uploadSecret", body)
-    assert response.status_code == 200
-    key = response.get_json()
-    assert (key["kty"], key["use"], key["nbf"], key["exp"]) == (
-        "oct",
-        "sig",
-        1508969811,
-        1508973711,
-    )
-    assert "application-secret" not in response.get_data(as_text=True)
-    assert state.stores["keySets"].get(keyset).keys[-1].k == "application-secret"
-    listed = client.get(f"{BASE}/{keyset}").get_data(as_text=True)
-    assert "application-secret" not in listed
-
-
-def test_upload_secret_requires_k(client: FlaskClient, state: MockGraph, keyset: str) -> None:
-    assert "'k'" in error_of(action(client, keyset, "uploadSecret", {"use": "sig"}), 400)["message"]
-    assert state.stores["keySets"].get(keyset).keys == ()
-
-
-# -- uploadCertificate -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("encode", [cert_der_b64, cert_pem_b64])
-def test_upload_certificate_takes_the_key_from_the_certificate(
-    client: FlaskClient, keyset: str, encode: Any
-) -> None:
-    private, cert = make_certificate()
-    response = action(client, keyset, "uploadCertificate", {"key": encode(cert)})
-    assert response.status_code == 200
-    key = response.get_json()
-    der = cert.public_bytes(serialization.Encoding.DER)
-    thumb = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")
-    assert key["x5t"] == thumb
-    assert key["x5c"] == [base64.b64encode(der).decode()]
-    public = private.public_key()
-    assert isinstance(public, rsa.RSAPublicKey)
-    assert b64url_int(key["n"]) == public.public_numbers().n
-    assert key["e"] == "AQAB" and key["kty"] == "RSA"
-    assert key["nbf"] == int(NOT_BEFORE.timestamp()) and key["exp"] == int(NOT_AFTER.timestamp())
-    assert x509.load_pem_x509_certificate(cert_pem(cert).encode()) == cert
-
-
-@pytest.mark.parametrize("value", ["not base64 !!", base64.b64encode(b"hello").decode(), ""])
-def test_upload_certificate_rejects_what_is_not_a_certificate(
-    client: FlaskClient, state: MockGraph, keyset: str, value: str
-) -> None:
-    error_of(action(client, keyset, "uploadCertificate", {"key": value}), 400)
-    assert state.stores["keySets"].get(keyset).keys == ()
-
-
-# -- uploadPkcs12 ------------------------------------------------------------------------
-
-
-def test_upload_pkcs12_takes_the_key_and_keeps_the_private_part(
-    client: FlaskClient, state: MockGraph, keyset: str
-) -> None:
-    response = action(
-        client, keyset, "uploadPkcs12", {"key": make_pfx_b64("pfx-pass"), "password": "pfx-pass"}
-    )
-    assert response.status_code == 200
-    key = response.get_json()
-    assert key["kty"] == "RSA" and key["x5t"] and key["n"]
-    assert "pfx-pass" not in response.get_data(as_text=True)
-    stored = state.stores["keySets"].get(keyset).keys[-1]
-    assert stored.d is not None
-    assert "pfx-pass" not in json.dumps(state.state_document())
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"key": "PFX", "password": "x"},
-        {"password": "x"},
-    ],
-)
-def test_upload_pkcs12_rejects_broken_files(
-    client: FlaskClient, state: MockGraph, keyset: str, body: dict[str, Any]
-) -> None:
-    error_of(action(client, keyset, "uploadPkcs12", body), 400)
-    assert state.stores["keySets"].get(keyset).keys == ()
-
-
-def test_upload_pkcs12_wrong_password_is_400_without_echoing_it(
-    client: FlaskClient, state: MockGraph, keyset: str
-) -> None:
-    response = action(
-        client, keyset, "uploadPkcs12", {"key": make_pfx_b64("right"), "password": "wrong-pw"}
-    )
-    error_of(response, 400)
-    assert "wrong-pw" not in response.get_data(as_text=True)
-    assert state.stores["keySets"].get(keyset).keys == ()
 
 
 # -- getActiveKey ------------------------------------------------------------------------
@@ -436,6 +283,7 @@ def test_keys_v2_status_patch_disables_a_key_for_get_active_key(
     assert client.get(f"{BASE}/{keyset}/keys_v2/b").get_json()["status"] == "enabled"
     response = client.patch(f"{BASE}/{keyset}/keys_v2/b", json={"status": "disabled"})
     assert response.status_code == 204 and response.get_data() == b""
+    assert "Content-Type" not in response.headers
     assert client.get(f"{BASE}/{keyset}/keys_v2/b").get_json()["status"] == "disabled"
     assert client.get(f"{BASE}/{keyset}/getActiveKey").get_json()["kid"] == "a"
     listed = client.get(f"{BASE}/{keyset}/keys_v2").get_json()["value"]
@@ -451,3 +299,31 @@ def test_keys_v2_patch_rejects_other_properties_and_unknown_keys(
     assert error_of(client.patch(f"{BASE}/{keyset}/keys_v2/a", json={"status": "gone"}), 400)
     assert error_of(client.patch(f"{BASE}/{keyset}/keys_v2/zz", json={"status": "enabled"}), 404)
     assert state.state_document() == before
+
+
+def test_keys_v2_pages_with_top_and_a_next_link_that_continues(
+    client: FlaskClient, keyset: str
+) -> None:
+    put_keys(client, keyset, [{"kid": "a"}, {"kid": "b"}, {"kid": "c"}])
+    first = client.get(f"{BASE}/{keyset}/keys_v2?$top=1").get_json()
+    assert [k["kid"] for k in first["value"]] == ["a"]
+    link = first["@odata.nextLink"]
+    assert link.startswith(f"http://localhost/beta/trustFramework/keySets('{keyset}')/keys_v2?")
+    seen = ["a"]
+    while link:
+        page = client.get(link).get_json()
+        assert len(page["value"]) == 1
+        seen += [k["kid"] for k in page["value"]]
+        link = page.get("@odata.nextLink")
+    assert seen == ["a", "b", "c"]
+    whole = client.get(f"{BASE}/{keyset}/keys_v2").get_json()
+    assert len(whole["value"]) == 3 and "@odata.nextLink" not in whole
+
+
+@pytest.mark.parametrize("query", ["$top=0", "$select=kid", "$orderby=kid", "$count=true"])
+def test_keys_v2_refuses_options_it_does_not_take(
+    client: FlaskClient, keyset: str, query: str
+) -> None:
+    assert error_of(client.get(f"{BASE}/{keyset}/keys_v2?{query}"), 400)["code"] == (
+        "invalidRequest"
+    )

@@ -1,0 +1,102 @@
+"""The request log of ``mockgraph serve``: one line per exchange on stderr, as it happens: time,
+method, path (secret query values redacted), status, duration, the operation, and for an error
+the Graph error code and the first line of its message. Coloured on a terminal, plain
+otherwise, or one JSON object a line for machines. Never a header value, a body or a token."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlencode
+
+from flask import Response, request
+
+from mockgraph.features.redact import redact_query
+from mockgraph.http.codec import encode
+from mockgraph.http.facts import DELAY_KEY, Facts
+
+FORMATS = ("text", "json")
+_RESET, _DIM = "\033[0m", "\033[2m"
+_COLOURS = {2: "\033[32m", 3: "\033[36m", 4: "\033[33m", 5: "\033[31m"}
+
+
+class RequestLog:
+    """Writes one line per exchange to ``stream`` (default stderr) in ``form`` (``text`` or
+    ``json``); text is coloured when the stream is a terminal and ``NO_COLOR`` is unset."""
+
+    def __init__(self, form: str = "text", stream: TextIO | None = None) -> None:
+        if form not in FORMATS:
+            raise ValueError(f"log format {form!r}: choose from {', '.join(FORMATS)}")
+        self.form = form
+        self.stream = stream if stream is not None else sys.stderr
+        self.colour = form == "text" and _is_terminal(self.stream) and "NO_COLOR" not in os.environ
+        self._lock = threading.Lock()
+
+    def line(self, facts: Facts, response: Response) -> str:
+        """The line of one exchange (without its newline)."""
+        query = request.query_string.decode("utf-8", "replace")
+        target = request.path
+        if query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            target += "?" + urlencode(redact_query(pairs), safe="$'(),<>")
+        elapsed = (
+            time.perf_counter() - facts.started + (request.environ.get(DELAY_KEY) or 0.0)
+        ) * 1000
+        operation = facts.operation.id if facts.operation else request.endpoint or "-"
+        code, message = _error(facts.answer) if response.status_code >= 400 else (None, None)
+        if self.form == "json":
+            record: dict[str, Any] = {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(facts.arrived))
+                + f".{int(facts.arrived * 1000) % 1000:03d}Z",
+                "method": request.method,
+                "path": target,
+                "status": response.status_code,
+                "duration_ms": round(elapsed, 2),
+                "operation": operation,
+                "request_id": facts.request_id,
+            }
+            if code is not None:
+                record["error"] = {"code": code, "message": message}
+            return encode(record).decode()
+        clock = time.strftime("%H:%M:%S", time.localtime(facts.arrived))
+        clock += f".{int(facts.arrived * 1000) % 1000:03d}"
+        status = str(response.status_code)
+        if self.colour:
+            clock = f"{_DIM}{clock}{_RESET}"
+            status = f"{_COLOURS.get(response.status_code // 100, '')}{status}{_RESET}"
+        text = f"{clock} {request.method} {target} {status} {elapsed:.1f}ms {operation}"
+        return f"{text} {code}: {message}" if code is not None else text
+
+    def write(self, facts: Facts, response: Response) -> None:
+        """The after step: log the exchange (a failing stream never fails the request)."""
+        line = self.line(facts, response) + "\n"
+        with self._lock:
+            try:
+                self.stream.write(line)
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def _error(answer: Any) -> tuple[str | None, str | None]:
+    """Graph's error code and the first line of its message (or the OAuth error's)."""
+    if not isinstance(answer, dict):
+        return None, None
+    error = answer.get("error")
+    if isinstance(error, dict):
+        message = str(error.get("message", ""))
+        return str(error.get("code")), message.splitlines()[0] if message else ""
+    if isinstance(error, str):
+        description = str(answer.get("error_description", ""))
+        return error, description.splitlines()[0] if description else ""
+    return None, None
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
