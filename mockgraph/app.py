@@ -12,6 +12,7 @@ from flask import Flask, Response, request
 from mockgraph.config import CONTROL_PATH, Config
 from mockgraph.features import (
     auth,
+    authority,
     batch,
     control,
     cors,
@@ -55,6 +56,7 @@ def create_app(config: Config | None = None, *, contracts: Contracts | None = No
         routing.register(app, resource.operations)
     batch.register(app)
     metadata.register(app)
+    authority.register(app)
     control.register(app)
     openapi.register(app, mock)
 
@@ -67,7 +69,7 @@ def create_app(config: Config | None = None, *, contracts: Contracts | None = No
 def finish(mock: MockGraph, response: Response) -> Response:
     """What every answer goes through, in order: the mock's own answer checked against its
     contract, the request ids and CORS headers added, the injected delay applied, then the
-    exchange journalled and recorded (never the control API's own)."""
+    exchange journalled and recorded (never the control API's own) and logged."""
     known = facts()
     operation = known.operation
     if mock.config.validate_responses and operation is not None and operation.contract:
@@ -84,4 +86,6 @@ def finish(mock: MockGraph, response: Response) -> Response:
         journal.record(mock, known, response)
         if mock.recorder is not None:
             recording.record(mock, known, response)
+    if mock.log is not None:
+        mock.log.write(known, response)
     return response

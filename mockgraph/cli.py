@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from mockgraph.app import create_app
 from mockgraph import build as contract_build
-from mockgraph.build.table import case_insensitive, operation_specs
+from mockgraph.app import create_app
 from mockgraph.build import verify as verification
+from mockgraph.build.table import case_insensitive, operation_specs
 from mockgraph.config import Config
 from mockgraph.features import proxy
 from mockgraph.features.tokens import GRAPH_AUDIENCE, make_token

@@ -44,6 +44,15 @@ class Config:
     #: Check a JWT's RS256 signature against the mock's own authority key, its audience and
     #: lifetime; opaque tokens are then refused.
     verify_tokens: bool = False
+    #: Apps the offline authority knows, each ``CLIENT_ID:SECRET=ROLE[,ROLE...]``; none: any
+    #: client id and secret get every application role of the operations mocked.
+    apps: tuple[str, ...] = ()
+    #: Serve HTTPS: with the mock's own CA-signed certificate, or ``cert``/``key`` (PEM files).
+    tls: bool = False
+    cert: Path | None = None
+    key: Path | None = None
+    #: The request log on stderr (``mockgraph serve``): ``text``, ``json`` or ``None`` (none).
+    log: str | None = None
     #: Page size of the list when ``$top`` is absent, and the largest ``$top`` accepted.
     default_page_size: int = 100
     max_page_size: int = 999

@@ -14,11 +14,13 @@ from flask import Flask
 
 from mockgraph.config import Config
 from mockgraph.features.auth import ClaimsMemo, Permissions, permission_table
+from mockgraph.features.authority import Authority
 from mockgraph.features.cors import OriginPolicy
 from mockgraph.features.faults import Faults
 from mockgraph.features.journal import Journal
 from mockgraph.features.persistence import Persistence
 from mockgraph.features.recording import Recorder
+from mockgraph.features.requestlog import RequestLog
 from mockgraph.features.statefile import Items, document, load_file
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.intake import HostPolicy
@@ -46,9 +48,11 @@ class MockGraph:
     cors: OriginPolicy
     journal: Journal
     faults: Faults
+    authority: Authority
     seed: Items = field(default_factory=dict)
     persistence: Persistence | None = None
     recorder: Recorder | None = None
+    log: RequestLog | None = None
 
     @classmethod
     def build(
@@ -59,6 +63,7 @@ class MockGraph:
         lock = threading.RLock()  # one lock for every store: a state file is one snapshot
         operations = {op.id: op for r in resources for op in r.operations}
         names = None if config.allow_remote else (config.host, *config.allowed_hosts)
+        permissions = permission_table(operations.values(), contracts)
         mock = cls(
             config=config,
             contracts=contracts,
@@ -66,8 +71,11 @@ class MockGraph:
             clock=Clock(config.clock),
             stores={r.name: r.new_store(lock) for r in resources},
             operations=operations,
-            permissions=permission_table(operations.values(), contracts),
+            permissions=permissions,
             claims=ClaimsMemo(),
+            authority=Authority.from_config(
+                config.apps, (r for p in permissions.values() for r in p.application)
+            ),
             hosts=HostPolicy(names),
             cors=OriginPolicy.from_config(config.cors_origins),
             journal=Journal(config.journal_size, config.journal_bytes),
@@ -80,6 +88,10 @@ class MockGraph:
             mock.persistence.start(mock.seed)
         else:
             mock.load(mock.seed)
+        if config.verify_tokens:
+            mock.claims = ClaimsMemo(key=mock.authority.key.public_key())
+        if config.log is not None:
+            mock.log = RequestLog(config.log)
         if config.record_dir is not None:
             mock.recorder = Recorder(Path(config.record_dir))
         return mock

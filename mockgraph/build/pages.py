@@ -267,7 +267,7 @@ def _link_text(tokens: list[Token]) -> str:
 
 def check_links(page: Page, page_names: frozenset[str], sink: Sink) -> None:
     """Warn once per relative link that resolves to no file below the page's docs entry and
-    names no page of the build (the copies in shared/graph-docs are partial, so a link into
+    names no page of the build (the copies in docs/graph/pages are partial, so a link into
     the other repository's copy counts as resolved)."""
     seen: set[str] = set()
     base = posixpath.dirname(page.file)

@@ -39,6 +39,11 @@ class GraphError(Exception):
         self.message = message
         self.headers: dict[str, str] = dict(headers or {})
 
+    def body(self, request_id: str, client_request_id: str) -> dict[str, Any]:
+        """The answer's body: Graph's error shape (the sign-in authority's errors override it
+        with the OAuth shape)."""
+        return error_body(self, request_id=request_id, client_request_id=client_request_id)
+
 
 class BadRequest(GraphError):
     """Malformed or incorrect input: bad JSON, wrong types, unknown or missing properties."""
@@ -173,11 +178,12 @@ def error_body(error: GraphError, *, request_id: str, client_request_id: str) ->
 
 
 def render_error(error: GraphError) -> Response:
-    """The ONE renderer of error answers: Graph's body, the error's status and headers."""
+    """The ONE renderer of error answers: the error's body (Graph's shape), status and
+    headers, with the request's ids."""
     known = facts_or_none()
     request_id = known.request_id if known else new_request_id()
     client_request_id = known.client_request_id if known else request_id
-    body = error_body(error, request_id=request_id, client_request_id=client_request_id)
+    body = error.body(request_id, client_request_id)
     if known is not None:
         known.answer = body
     response = Response(encode(body), status=error.status, headers=error.headers)

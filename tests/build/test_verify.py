@@ -13,7 +13,8 @@ from crypto_factory import cert_der_b64, make_certificate, make_pfx_b64
 from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
-from mockgraph.build.verify import EXAMPLE_ID, KNOWN_DOC_DEFECTS, Finding, Report, verify
+from mockgraph.build.replay import EXAMPLE_ID
+from mockgraph.build.verify import KNOWN_DOC_DEFECTS, Finding, Report, verify
 from mockgraph.cli import main
 from mockgraph.http.contracts import Contracts
 
@@ -214,6 +215,41 @@ def test_a_rejected_request_is_a_negative_example_not_a_violation(
     client.post(KEYSETS, json={"id": "x", "colour": "red"}, headers=AUTH)
     report = verify([tmp_path], replay=True, contracts=contracts)
     assert report.ok, report.format()
+
+
+def test_a_json_string_request_body_replays_as_json(tmp_path: Path, contracts: Contracts) -> None:
+    client = create_app(Config(record_dir=tmp_path), contracts=contracts).test_client()
+    headers = {**AUTH, "Content-Type": "application/json"}
+    client.post(KEYSETS, data=b'"demo"', headers=headers)
+    report = verify([tmp_path], replay=True, contracts=contracts)
+    assert report.findings == [], report.format()
+
+
+def test_an_answer_that_is_not_json_compares_as_recordings_keep_it(
+    tmp_path: Path, contracts: Contracts
+) -> None:
+    client = create_app(Config(record_dir=tmp_path), contracts=contracts).test_client()
+    assert client.get("/beta/$metadata").content_type.startswith("application/xml")
+    report = verify([tmp_path], replay=True, contracts=contracts)
+    assert report.findings == [], report.format()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"{not json", b'{"id": "\\ud800"}'],
+    ids=["not JSON", "lone surrogate"],
+)
+def test_a_request_whose_body_was_not_recorded_is_noted_and_not_replayed(
+    tmp_path: Path, contracts: Contracts, data: bytes
+) -> None:
+    client = create_app(Config(record_dir=tmp_path), contracts=contracts).test_client()
+    headers = {**AUTH, "Content-Type": "application/json"}
+    assert client.post(KEYSETS, data=data, headers=headers).status_code == 400
+    report = verify([tmp_path], replay=True, contracts=contracts)
+    assert report.ok, report.format()
+    assert [(f.where, f.message, f.known) for f in report.notes] == [
+        ("replay", "not replayed", "its request body was not recorded")
+    ]
 
 
 def test_the_report_never_shows_a_secret(recorded: Path, contracts: Contracts) -> None:
