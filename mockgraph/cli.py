@@ -1,5 +1,5 @@
-"""The ``mockgraph`` command: ``serve``, ``contracts build``/``verify``, ``record`` and
-``token``, with click as Flask uses it."""
+"""The ``mockgraph`` command: ``serve``, ``record``, ``token``, ``ca`` and the build tools'
+``contracts``, with click as Flask uses it."""
 
 from __future__ import annotations
 
@@ -9,44 +9,93 @@ from typing import Any
 
 import click
 
-from mockgraph import build as contract_build
-from mockgraph.app import create_app
-from mockgraph.build import verify as verification
-from mockgraph.build.table import case_insensitive, operation_specs
+from mockgraph.build.commands import contracts
 from mockgraph.config import Config
-from mockgraph.features import proxy
+from mockgraph.features.requestlog import FORMATS
 from mockgraph.features.tokens import GRAPH_AUDIENCE, make_token
-from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import StartupError
 from mockgraph.http.intake import is_loopback
-from mockgraph.serve.production import PRODUCTION_SERVERS, quick_requests, run
+from mockgraph.serve import tls
+from mockgraph.serve.banner import banner
+from mockgraph.serve.production import Listen, serve
+from mockgraph.serve.worker import Build
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mockgraph")
 def main() -> None:
-    """A local mock of the Microsoft Graph beta trustFramework/keySets API."""
+    """A local mock of the Microsoft Graph beta trustFramework APIs."""
 
 
-@main.command()
+main.add_command(contracts)
+
+
+def _listen(
+    host: str, port: int, allow_remote: bool, https: bool, cert: Path | None, key: Path | None
+) -> Listen:
+    if not is_loopback(host) and not allow_remote:
+        raise click.UsageError(
+            f"refusing to bind {host}: it is not a loopback address (pass --allow-remote)"
+        )
+    if not is_loopback(host):
+        click.secho(
+            f"WARNING: mockgraph is reachable from other machines on {host}:{port}; "
+            "it accepts any bearer token.",
+            fg="red",
+            err=True,
+        )
+    if not (https or cert or key):
+        return Listen(host, port)
+    try:
+        chain, private = tls.server_files(cert, key)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    return Listen(host, port, chain, private)
+
+
+def _serve(build: Build, listen: Listen, dev: bool, lines: Any) -> None:
+    try:
+        status = serve(build, listen, dev=dev, announce=lines)
+    except StartupError as exc:  # a bad state file, a port in use...
+        raise click.ClickException(str(exc)) from None
+    sys.exit(status)
+
+
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
+
+
+@main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
+@click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    help="A Host name to answer besides loopback ones; repeat.",
+)
+@click.option(
+    "--tls", "https", is_flag=True, help="Serve HTTPS with a certificate of mockgraph's own CA."
+)
+@click.option(
+    "--cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Serve HTTPS with this certificate chain (PEM).",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The private key of --cert (PEM).",
+)
 @click.option("--dev", is_flag=True, help="Use Werkzeug's development server instead.")
 @click.option(
     "--threads",
     default=8,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Threads for the requests that may wait (key generation, fsync, faults); with "
-    "granian, reads and plain writes are answered on its event loop.",
-)
-@click.option(
-    "--server",
-    type=click.Choice(["auto", *PRODUCTION_SERVERS]),
-    default="auto",
-    show_default=True,
-    help="Production server (auto: granian, else waitress); --dev overrides it.",
+    help="Threads for the requests that may wait (key generation, fsync).",
 )
 @click.option(
     "--state",
@@ -69,155 +118,77 @@ def main() -> None:
 @click.option(
     "--journal-bytes",
     type=click.IntRange(0),
-    help="Body bytes the journal keeps (default 8 MiB); the oldest exchanges leave first.",
+    help="Bytes the journal keeps (default 8 MiB); the oldest exchanges leave first.",
 )
 @click.option("--no-auth", is_flag=True, help="Accept requests without a bearer token.")
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    metavar="CLIENT_ID:SECRET=ROLE[,ROLE]",
+    help="An app the sign-in authority knows; repeat.",
+)
+@click.option(
+    "--verify-tokens", is_flag=True, help="Accept only tokens the mock's authority signed."
+)
 @click.option(
     "--cors-origin",
     "cors_origins",
     multiple=True,
     help="An origin browsers may call from (default: any localhost origin); '*' for any; repeat.",
 )
-def serve(
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="The request log on stderr.",
+)
+@click.option("--quiet", is_flag=True, help="No request log.")
+def serve_command(
     host: str,
     port: int,
     allow_remote: bool,
+    allowed_hosts: tuple[str, ...],
+    https: bool,
+    cert: Path | None,
+    key: Path | None,
     dev: bool,
     threads: int,
-    server: str,
-    state: Path | None,
-    state_file: Path | None,
-    record_dir: Path | None,
     faults: tuple[str, ...],
-    journal_size: int | None,
-    journal_bytes: int | None,
-    no_auth: bool,
+    apps: tuple[str, ...],
     cors_origins: tuple[str, ...],
+    log_format: str,
+    quiet: bool,
+    **options: Any,
 ) -> None:
-    """Serve the mock at http://HOST:PORT/beta."""
-    if not is_loopback(host) and not allow_remote:
-        raise click.UsageError(
-            f"refusing to bind {host}: it is not a loopback address (pass --allow-remote)"
-        )
-    if not is_loopback(host):
-        click.secho(
-            f"WARNING: mockgraph is reachable from other machines on {host}:{port}; "
-            "it accepts any bearer token.",
-            fg="red",
-            err=True,
-        )
-    config = Config.from_env().replace(host=host, port=port, allow_remote=allow_remote)
-    changes: dict[str, Any] = {}
-    if state is not None:
-        changes["state"] = state
-    if state_file is not None:
-        changes["state_file"] = state_file
-    if record_dir is not None:
-        changes["record_dir"] = record_dir
-    if faults:
-        changes["faults"] = config.faults + faults
-    if journal_size is not None:
-        changes["journal_size"] = journal_size
-    if journal_bytes is not None:
-        changes["journal_bytes"] = journal_bytes
-    if no_auth:
+    """Serve the mock at http(s)://HOST:PORT/beta."""
+    listen = _listen(host, port, allow_remote, https, cert, key)
+    config = Config.from_env()
+    changes: dict[str, Any] = {k: v for k, v in options.items() if v is not None and v is not False}
+    if options["no_auth"]:
+        changes.pop("no_auth")
         changes["require_auth"] = False
-    if cors_origins:
-        changes["cors_origins"] = cors_origins
-    config = config.replace(**changes)
-    try:
-        app = create_app(config)
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        status = run(
-            app, config, dev=dev, threads=threads, server=server, inline=quick_requests(app)
-        )
-    except StartupError as exc:  # e.g. the port is in use
-        raise click.ClickException(str(exc)) from None
-    sys.exit(status)
-
-
-@main.group()
-def contracts() -> None:
-    """Build and check the JSON Schema contracts and example fixtures."""
-
-
-@contracts.command("build")
-@click.option(
-    "--docs",
-    "doc_paths",
-    multiple=True,
-    required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="A Graph doc page or a folder of them; repeat it, later ones win.",
-)
-@click.option(
-    "--out",
-    default=".",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project root that holds schemas/ and fixtures/examples/.",
-)
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files differ.")
-def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
-    """Turn Graph doc pages into schemas/ contracts and fixtures/examples/."""
-    result = contract_build.build(
-        list(doc_paths), operation_specs(), case_insensitive=case_insensitive()
+    config = config.replace(
+        host=host,
+        port=port,
+        allow_remote=allow_remote,
+        allowed_hosts=config.allowed_hosts + allowed_hosts,
+        faults=config.faults + faults,
+        apps=config.apps + apps,
+        tls=listen.cert is not None,
+        cert=cert,
+        key=key,
+        cors_origins=cors_origins or config.cors_origins,
+        log=None if quiet else log_format,
+        **changes,
     )
-    for warning in result.warnings:
-        click.echo(f"warning: {warning.file}:{warning.line}: {warning.message}", err=True)
-    if not result.files:
-        # Writing an empty result would delete every checked-in contract.
-        raise click.ClickException("the docs gave no operation or example; nothing written")
-    if check:
-        stale = contract_build.check(result, out)
-        for path in stale:
-            click.echo(f"differs: {path}", err=True)
-        if stale:
-            click.echo(
-                f"{len(stale)} file(s) differ from the docs; run without --check to rewrite them",
-                err=True,
-            )
-            sys.exit(1)
-        click.echo(f"contracts up to date ({len(result.files)} files)")
-        return
-    changed = contract_build.write(result, out)
-    click.echo(f"wrote {len(changed)} changed file(s) of {len(result.files)}")
-
-
-def _load_contracts(directory: Path | None) -> Contracts | None:
-    """``--contracts DIR``, or ``None`` for the shipped ones; a bad folder is a clean error."""
-    if directory is None:
-        return None
-    try:
-        return Contracts.load(directory)
-    except Exception as exc:  # a broken contract file: any library's error, shown as one line
-        raise click.ClickException(f"cannot load the contracts of {directory}: {exc}") from None
-
-
-@contracts.command("verify")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--replay", is_flag=True, help="Also replay each request on a fresh mock and compare answers."
-)
-@click.option(
-    "--contracts",
-    "contracts_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of contracts to check against (default: the ones installed with mockgraph).",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Also show the notes (known doc defects).")
-def verify(
-    paths: tuple[Path, ...], replay: bool, contracts_dir: Path | None, verbose: bool
-) -> None:
-    """Check example files (folders or files; default: the documented examples installed with
-    mockgraph) against the contracts. Exits 1 on any difference."""
-    report = verification.verify(paths, replay=replay, contracts=_load_contracts(contracts_dir))
-    click.echo(report.format(notes=verbose))
-    if report.notes and not verbose:
-        click.echo("(--verbose shows the notes)")
-    sys.exit(0 if report.ok else 1)
+    ca = tls.ensure().ca if https and cert is None else None
+    server = "Werkzeug's development server" if dev else "granian"
+    build = Build(
+        "mockgraph.serve.worker:mock", {"config": config.to_json()}, threads, config.max_body_bytes
+    )
+    _serve(build, listen, dev, lambda root, _: _say(banner(config, root, server, threads, ca)))
 
 
 @main.command()
@@ -248,7 +219,7 @@ def verify(
 @click.option(
     "--allow-upstream",
     multiple=True,
-    help="A host to forward to besides Microsoft Graph's own (tokens go there); repeat it.",
+    help="A host to forward to besides Microsoft Graph's own (tokens go there); repeat.",
 )
 def record(
     upstream: str,
@@ -264,30 +235,28 @@ def record(
     """A recording proxy at http://HOST:PORT/beta: forwards every request to UPSTREAM, returns
     its answer unchanged, checks both directions against the contracts and writes each
     exchange into OUT (secrets redacted)."""
-    if not is_loopback(host) and not allow_remote:
-        # Bearer tokens for the real Graph pass through the proxy.
-        raise click.UsageError(
-            f"refusing to bind {host}: it is not a loopback address (pass --allow-remote)"
-        )
+    from mockgraph.features.proxy import GRAPH_HOSTS, Upstream
+
+    listen = _listen(host, port, allow_remote, False, None, None)
     try:
-        app = proxy.create_proxy(
-            upstream,
-            out,
-            contracts=_load_contracts(contracts_dir),
-            timeout=timeout,
-            allowed_hosts=allow_upstream,
-        )
+        target = Upstream.parse(upstream, GRAPH_HOSTS | set(allow_upstream))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--upstream") from None
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from None
-    target = proxy.proxy_of(app).upstream.url
-    click.echo(f"recording {target} into {out}", err=True)
-    try:
-        status = run(app, Config(host=host, port=port), threads=threads)
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from None
-    sys.exit(status)
+    kwargs = {
+        "upstream": upstream,
+        "out": str(out),
+        "timeout": timeout,
+        "allowed_hosts": list(allow_upstream),
+        "contracts": str(contracts_dir) if contracts_dir else None,
+    }
+    build = Build("mockgraph.serve.worker:proxy", kwargs, threads)
+    _say([f"recording {target.url} into {out}"])
+    _serve(
+        build,
+        listen,
+        False,
+        lambda root, _: _say([f"mockgraph record proxy at {root}/beta; Ctrl+C to stop"]),
+    )
 
 
 @main.command()
@@ -307,3 +276,14 @@ def token(scp: str | None, roles: tuple[str, ...], expires_in: int, aud: str) ->
     if (scp is None) == (not roles):
         raise click.UsageError("give either --scp (delegated) or --roles (application)")
     click.echo(make_token(scp=scp, roles=roles or None, expires_in=expires_in, audience=aud))
+
+
+@main.command()
+def ca() -> None:
+    """Print the path of mockgraph's CA certificate (made when missing; MOCKGRAPH_HOME chooses
+    the folder), the file clients trust for `serve --tls`."""
+    files = tls.ensure()
+    click.echo(f"# Node: NODE_EXTRA_CA_CERTS={files.ca}")
+    click.echo(f"# Python: SSL_CERT_FILE={files.ca} REQUESTS_CA_BUNDLE={files.ca}")
+    click.echo(f"# Chromium: --ignore-certificate-errors-spki-list={tls.spki_pin(files.ca)}")
+    click.echo(str(files.ca))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -72,6 +73,23 @@ class Config:
     state: Path | None = None
     #: JSON file kept current after every write (``--state-file``).
     state_file: Path | None = None
+
+    def to_json(self) -> str:
+        """Every field as JSON (for a server's worker process): :meth:`from_json` reads it."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        """The Config of :meth:`to_json`'s text."""
+        raw = json.loads(text)
+        for f in fields(cls):
+            kind = str(f.type)
+            if raw.get(f.name) is not None and kind.startswith("Path"):
+                raw[f.name] = Path(raw[f.name])
+            elif isinstance(raw.get(f.name), list):
+                raw[f.name] = tuple(raw[f.name])
+        return cls(**raw)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied; unknown names raise ``TypeError``."""

@@ -87,6 +87,13 @@ class Conflict(GraphError):
     code = "nameAlreadyExists"
 
 
+class RequestTimeout(GraphError):
+    """The request's body did not arrive in time."""
+
+    status = 408
+    code = "requestTimeout"
+
+
 class PayloadTooLarge(GraphError):
     """The request body is over the configured limit."""
 

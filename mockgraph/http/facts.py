@@ -19,6 +19,9 @@ BATCH_FACTS = "mockgraph.batch"
 #: The environ key of a server that can hold an answer back without holding a thread: it sets
 #: it to ``0.0``, and the app writes there the seconds to wait instead of sleeping.
 DELAY_KEY = "mockgraph.delay"
+#: The environ key of a server that could not read the request's body: ``timeout`` (it came
+#: too slowly) or ``framing`` (broken chunked encoding). The app answers 408 or 400.
+BODY_PROBLEM = "mockgraph.body_problem"
 
 
 @dataclass(slots=True)

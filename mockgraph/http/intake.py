@@ -14,8 +14,8 @@ from urllib.parse import unquote_to_bytes
 from flask import g, request
 from werkzeug.exceptions import NotFound
 
-from mockgraph.http.errors import BadRequest, PayloadTooLarge
-from mockgraph.http.facts import Facts, new_request_id
+from mockgraph.http.errors import BadRequest, PayloadTooLarge, RequestTimeout
+from mockgraph.http.facts import BODY_PROBLEM, Facts, new_request_id
 
 if TYPE_CHECKING:
     from mockgraph.http.routing import Operation
@@ -93,6 +93,11 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
     length = request.content_length
     if length is not None and length > max_body_bytes:
         raise PayloadTooLarge(f"The request body is larger than {max_body_bytes} bytes.")
+    problem = environ.get(BODY_PROBLEM)
+    if problem == "timeout":
+        raise RequestTimeout("The request body did not arrive in time.")
+    if problem is not None:
+        raise BadRequest("The request body could not be read: its chunked framing is broken.")
 
 
 def _check_utf8(text: str, subject: str, *, percent: bool = False) -> None:

@@ -178,3 +178,38 @@ def _make_server_certificate(files: Files, ca: x509.Certificate) -> None:
         serialization.Encoding.PEM
     )
     write_atomically(files.server, chain.decode())
+
+
+def server_files(cert: Path | None, key: Path | None) -> tuple[Path, Path]:
+    """The certificate chain and key to serve HTTPS with: the user's own (``cert`` and
+    ``key``, PEM), or the mock's CA-signed ones. A key that is not PKCS#8 is handed to the
+    server as a PKCS#8 copy in a private temporary folder. Raises :class:`StartupError` for a
+    file that cannot be read or a key that does not match the certificate."""
+    from mockgraph.http.errors import StartupError
+
+    if cert is None and key is None:
+        files = ensure()
+        return files.server, files.server_key
+    if cert is None or key is None:
+        raise StartupError("--cert and --key go together")
+    try:
+        leaf = x509.load_pem_x509_certificates(cert.read_bytes())[0]
+        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise StartupError(f"cannot read the certificate or key: {exc}") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if leaf.public_key().public_bytes(
+        serialization.Encoding.PEM, public
+    ) != private.public_key().public_bytes(serialization.Encoding.PEM, public):
+        raise StartupError(f"the key {key} is not the key of the certificate {cert}")
+    if b"BEGIN PRIVATE KEY" in key.read_bytes():
+        return cert, key
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="mockgraph-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = folder / "key.pem"
+    _write_private(copy, private)  # type: ignore[arg-type]
+    return cert, copy

@@ -1,0 +1,43 @@
+"""The lines ``mockgraph serve`` prints once it answers: where Graph, the control API, the
+OpenAPI document and the sign-in authority are, how to get a token with a role, how clients
+trust the HTTPS certificate, and which options are in force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mockgraph.config import BASE_PATH, CONTROL_PATH, Config
+
+
+def banner(config: Config, root: str, server: str, threads: int, ca: Path | None) -> list[str]:
+    """The banner's lines for a mock served at ``root`` (``scheme://host:port``)."""
+    auth = (
+        "any bearer token; a JWT's roles are checked" if config.require_auth else "no token needed"
+    )
+    lines = [
+        f"mockgraph serving {root}{BASE_PATH} with {server} ({threads} threads); Ctrl+C to stop",
+        f"  Graph       {root}{BASE_PATH}/trustFramework/keySets  ({auth})",
+        f"  control     {root}{CONTROL_PATH}/requests  (also /reset, /state, /clock, /health)",
+        f"  OpenAPI     {root}{CONTROL_PATH}/openapi.json",
+        f"  sign-in     {root}/<tenant>/v2.0  (authority for azure-identity, MSAL)",
+        "  a token     mockgraph token --roles TrustFrameworkKeySet.ReadWrite.All",
+    ]
+    if ca is not None:
+        lines.append(
+            f"  trust       NODE_EXTRA_CA_CERTS={ca}  SSL_CERT_FILE={ca}  REQUESTS_CA_BUNDLE={ca}"
+        )
+    in_force = []
+    if config.state_file is not None:
+        in_force.append(f"state file {config.state_file}")
+    elif config.state is not None:
+        in_force.append(f"state {config.state}")
+    in_force += [f"fault {rule!r}" for rule in config.faults]
+    if config.record_dir is not None:
+        in_force.append(f"recording into {config.record_dir}")
+    if config.apps:
+        in_force.append(f"{len(config.apps)} registered app(s)")
+    if config.verify_tokens:
+        in_force.append("token signatures verified")
+    if in_force:
+        lines.append("  in force    " + "; ".join(in_force))
+    return lines
