@@ -1,6 +1,8 @@
-"""CORS proved in a real headless browser (issue 5, part 3): a page served from another origin
-calls a live mockgraph server with ``fetch`` and reads the exposed headers; a page whose origin
-is not allowed is blocked by the browser.
+"""CORS proved in a real headless browser: a page served from another origin calls a live
+mockgraph server with ``fetch`` and reads the exposed headers; a page whose origin is not allowed
+is blocked by the browser. Over HTTPS too: ``mockgraph serve --tls``, whose CA Chromium trusts by
+the pin ``mockgraph ca`` prints (``--ignore-certificate-errors-spki-list``; the server sends
+its certificate with the CA's).
 
 Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright for Python, driven
 with ``executable_path`` (never ``playwright install``). Without them the module skips, except
@@ -16,13 +18,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mockgraph import Config, create_app
 from mockgraph.http.contracts import Contracts
 from mockgraph.serve.live import MockGraphServer
+
+if TYPE_CHECKING:
+    from clients.conftest import HttpsMock, ServeHttps, Trust
+
+pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The flags this machine's closed network needs (.library/env/machines/python.md): no
@@ -92,13 +99,25 @@ def page_origin() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+def https_live(serve_https: ServeHttps) -> Iterator[HttpsMock]:
+    """``mockgraph serve --tls`` as a user starts it (any localhost origin may call it)."""
+    with serve_https() as mock:
+        yield mock
+
+
+@pytest.fixture(scope="module")
+def browser(
+    tmp_path_factory: pytest.TempPathFactory, https_trust: Trust
+) -> Iterator[BrowserContext]:
+    # Trusts mockgraph's CA (and nothing else untrusted): a pin of the CA's key works because
+    # the server sends the chain, leaf and CA.
+    trust = f"--ignore-certificate-errors-spki-list={https_trust.pin}"
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
             executable_path=CHROMIUM,
             headless=True,
-            args=CHROMIUM_ARGS,
+            args=[*CHROMIUM_ARGS, trust],
         )
         try:
             yield context
@@ -185,3 +204,28 @@ def test_a_page_whose_origin_is_not_allowed_is_blocked_by_the_browser(
     # The browser stopped at the refused preflight: no request reached the store.
     assert len(stored) == 0
     assert {e.method for e in journal} == {"OPTIONS"}
+
+
+def test_a_page_calls_the_mock_over_https_and_reads_location_and_request_id(
+    page: Page, page_origin: str, https_live: HttpsMock
+) -> None:
+    https_live.reset()
+    result = runner(page)("createAndList", https_live.root)
+    journal = https_live.requests()
+
+    first, second, listed = result["first"], result["second"], result["list"]
+    assert first.get("blocked") is None, first
+    assert (first["status"], second["status"], listed["status"]) == (201, 201, 200)
+    assert first["location"] == "/trustFramework/keySets('B2C_1A_BrowserOne')"
+    assert first["clientRequestId"] == "page-1"
+    assert first["vary"] is None
+    assert [k["id"] for k in listed["body"]["value"]] == ["B2C_1A_BrowserOne", "B2C_1A_BrowserTwo"]
+    # The request-id the script read is the one the mock sent for that call.
+    creates = [e for e in journal if e["method"] == "POST"]
+    assert [e["response_headers"]["request-id"] for e in creates] == [
+        first["requestId"],
+        second["requestId"],
+    ]
+    assert all(e["headers"].get("Origin") == page_origin for e in creates)
+    preflights = [e for e in journal if e["method"] == "OPTIONS"]
+    assert preflights and all(e["status"] == 204 for e in preflights)

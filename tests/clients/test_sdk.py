@@ -20,6 +20,7 @@ import pytest
 #: them, lazily, on first use: not ours to fix, and warnings are errors in this suite.
 SDK_MODULES = r"(msgraph_beta|kiota_abstractions)(\.|$)"
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph_beta"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning:kiota_abstractions"),
 ]
@@ -56,7 +57,7 @@ with warnings.catch_warnings():
 from crypto_factory import cert_der_b64, make_certificate, make_pfx_b64  # noqa: E402
 
 from mockgraph import Config  # noqa: E402
-from mockgraph.features.faults import faults_of, waited_for_retry_after  # noqa: E402
+from mockgraph.features.faults import waited_for_retry_after  # noqa: E402
 from mockgraph.features.journal import Entry  # noqa: E402
 from mockgraph.features.tokens import make_token  # noqa: E402
 from mockgraph.serve.live import MockGraphServer  # noqa: E402
@@ -105,8 +106,8 @@ def live() -> Iterator[MockGraphServer]:
 def server(live: MockGraphServer) -> Iterator[MockGraphServer]:
     live.reset()
     yield live
-    faults_of(live.state).clear()
-    live.reset()
+    if live.config.faults:  # a test that injected faults: back to the module's app
+        live.reconfigure(Config())
 
 
 @asynccontextmanager
@@ -300,7 +301,7 @@ def test_sdk_raises_odata_error_with_graphs_code_for_a_bad_request(
 
 
 def test_sdk_retry_handler_waits_out_a_throttled_request(server: MockGraphServer) -> None:
-    faults_of(server.state).add("next 1 listKeySets -> 429 retry-after=1")
+    server.reconfigure(Config(faults=("next 1 listKeySets -> 429 retry-after=1",)))
 
     async def scenario(graph: GraphServiceClient) -> Any:
         return await graph.trust_framework.key_sets.get()
@@ -316,7 +317,7 @@ def test_sdk_retry_handler_waits_out_a_throttled_request(server: MockGraphServer
 def test_sdk_retries_an_action_refused_with_503_and_the_key_is_added_once(
     server: MockGraphServer,
 ) -> None:
-    faults_of(server.state).add("next 1 generateKey -> 503 retry-after=1")
+    server.reconfigure(Config(faults=("next 1 generateKey -> 503 retry-after=1",)))
 
     async def scenario(graph: GraphServiceClient) -> Any:
         await create(graph, "sdkOutage")
