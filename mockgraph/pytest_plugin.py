@@ -4,6 +4,19 @@ installed). Fixtures only, no autouse; every name starts with ``mockgraph_``.
 ``mockgraph_server``
     A live server (:class:`~mockgraph.MockGraphServer`) started once per session (once per
     xdist worker, so parallel tests never share data) and reset before each test that uses it.
+    It serves HTTPS when ``mockgraph_config`` has ``tls=True`` (with mockgraph's own CA, made in
+    ``MOCKGRAPH_HOME`` when missing): ``mockgraph_server.ca_path`` is the CA certificate to
+    trust and ``mockgraph_server.authority`` the sign-in authority's host.
+``mockgraph_session_server`` / ``mockgraph_session_tls_server``
+    The session's two live servers behind ``mockgraph_server`` (HTTP and HTTPS), each started
+    when a test first needs it; never reset by themselves.
+``mockgraph_requests``
+    A ``requests.Session`` for ``mockgraph_server`` (:meth:`~mockgraph.MockGraphServer.session`):
+    it trusts the server's CA and sends no token by itself; closed after the test.
+``mockgraph_credential``
+    An ``azure.identity.ClientSecretCredential`` that signs in at ``mockgraph_server``'s own
+    authority (:meth:`~mockgraph.MockGraphServer.credential`): the first app of
+    ``Config.apps``, else any. Needs ``tls=True`` in ``mockgraph_config`` and azure-identity.
 ``mockgraph_app`` / ``mockgraph_client``
     An in-process Flask app with fresh state for each test, and its test client (no socket),
     which sends a bearer token.
@@ -24,6 +37,11 @@ installed). Fixtures only, no autouse; every name starts with ``mockgraph_``.
     documents into ``mockgraph_app`` and ``mockgraph_server``. On a module or class too; the
     mark nearest the test wins for a duplicate id.
 
+A failed test that used ``mockgraph_app``, ``mockgraph_client`` or ``mockgraph_server`` shows
+a "mockgraph exchanges" section in its report: each exchange's request line, status,
+operation, error code and contract verdict, and the bodies (secrets redacted, trimmed). The ini
+option ``mockgraph_report = false`` turns it off.
+
 mockgraph itself is imported only when a fixture is first used, so installing mockgraph does
 not slow down test runs that never use it.
 """
@@ -31,15 +49,17 @@ not slow down test runs that never use it.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from azure.identity import ClientSecretCredential
     from flask import Flask
     from flask.testing import FlaskClient
+    from requests import Session
 
     from mockgraph.config import Config
     from mockgraph.features.journal import Entry
@@ -53,7 +73,9 @@ MARKER = "mockgraph_state"
 REPORT_OPTION = "mockgraph_report"
 #: How much of a body the report section shows.
 REPORT_BODY_CHARS = 400
-_USED: pytest.StashKey[list[MockGraph]] = pytest.StashKey()
+#: The mocks a test used (labelled, and read when its report is made: a live server may have
+#: swapped its app meanwhile).
+_USED: pytest.StashKey[list[tuple[str, Callable[[], MockGraph]]]] = pytest.StashKey()
 #: The bearer token ``mockgraph_client`` sends (any opaque token is accepted by default).
 TOKEN = "mockgraph-test-token"
 
@@ -137,7 +159,7 @@ def mockgraph_app(
     state = mockgraph(app)
     state.reset()
     _seed_marked(request, state)
-    _note_use(request, state)
+    _note_use(request, "mockgraph_app", lambda: state)
     return app
 
 
@@ -151,12 +173,23 @@ def mockgraph_client(mockgraph_app: Flask) -> Iterator[FlaskClient]:
 
 @pytest.fixture(scope="session")
 def mockgraph_session_server(mockgraph_app_cache: AppCache) -> Iterator[MockGraphServer]:
-    """The live server of this session (of this xdist worker), never reset by itself: most
-    tests want ``mockgraph_server``."""
+    """The HTTP live server of this session (of this xdist worker), never reset by itself:
+    most tests want ``mockgraph_server``."""
+    yield from _session_server(mockgraph_app_cache, tls=False)
+
+
+@pytest.fixture(scope="session")
+def mockgraph_session_tls_server(mockgraph_app_cache: AppCache) -> Iterator[MockGraphServer]:
+    """The HTTPS live server of this session (of this xdist worker), never reset by itself:
+    most tests want ``mockgraph_server`` with ``tls=True`` in ``mockgraph_config``."""
+    yield from _session_server(mockgraph_app_cache, tls=True)
+
+
+def _session_server(cache: AppCache, tls: bool) -> Iterator[MockGraphServer]:
     from mockgraph.config import Config
     from mockgraph.serve.live import MockGraphServer
 
-    server = MockGraphServer(app=mockgraph_app_cache.get(Config(), "server"))
+    server = MockGraphServer(app=cache.get(Config(tls=tls), "server"), tls=tls)
     server.start()
     yield server
     server.stop()
@@ -164,25 +197,46 @@ def mockgraph_session_server(mockgraph_app_cache: AppCache) -> Iterator[MockGrap
 
 @pytest.fixture
 def mockgraph_server(
-    mockgraph_session_server: MockGraphServer,
-    mockgraph_config: Config,
-    mockgraph_app_cache: AppCache,
-    request: pytest.FixtureRequest,
+    mockgraph_config: Config, mockgraph_app_cache: AppCache, request: pytest.FixtureRequest
 ) -> Iterator[MockGraphServer]:
-    """The session's live server serving the app of ``mockgraph_config`` (swapped in when
-    the previous test's config differed; same URL), reset and seeded from any
-    ``mockgraph_state`` mark. An error that ended the server's thread fails the test during
-    which it happened, and the server is restarted (on a new port) for the tests after it."""
-    server = mockgraph_session_server
+    """The session's live server (HTTPS when ``mockgraph_config.tls``) serving the app of
+    ``mockgraph_config`` (swapped in when the previous test's config differed; same URL),
+    reset and seeded from any ``mockgraph_state`` mark. An error that ended the server's
+    thread fails the test during which it happened, and the server is restarted (on a new
+    port) for the tests after it."""
+    name = "mockgraph_session_tls_server" if mockgraph_config.tls else "mockgraph_session_server"
+    server: MockGraphServer = request.getfixturevalue(name)
     _check_or_restart(server)
     app = mockgraph_app_cache.get(mockgraph_config, "server")
     if server.app is not app:
         server.reconfigure(app=app)
     server.reset()
     _seed_marked(request, server.state)
-    _note_use(request, server.state)
+    _note_use(request, f"mockgraph_server {server.root_url}", lambda: server.state)
     yield server
     _check_or_restart(server)
+
+
+@pytest.fixture
+def mockgraph_requests(mockgraph_server: MockGraphServer) -> Iterator[Session]:
+    """A ``requests.Session`` for ``mockgraph_server``: it trusts the server's CA, sends no
+    token by itself and reads no environment (proxies, CA variables, ``~/.netrc``)."""
+    with mockgraph_server.session() as session:
+        yield session
+
+
+@pytest.fixture
+def mockgraph_credential(mockgraph_server: MockGraphServer) -> Iterator[ClientSecretCredential]:
+    """An azure-identity ``ClientSecretCredential`` signing in at ``mockgraph_server``'s
+    authority as the first app of ``Config.apps`` (else any), trusting the server's CA. Fails
+    the test when ``mockgraph_config`` has no ``tls=True``."""
+    if not mockgraph_server.tls:
+        pytest.fail(
+            "mockgraph_credential needs HTTPS: return a Config with tls=True from mockgraph_config",
+            pytrace=False,
+        )
+    with mockgraph_server.credential() as credential:
+        yield credential
 
 
 def _check_or_restart(server: MockGraphServer) -> None:
@@ -216,15 +270,19 @@ def _seed_marked(request: pytest.FixtureRequest, state: MockGraph) -> None:
                 target = Path(source)
                 if not target.is_absolute():
                     target = request.path.parent / target
+            problem = None
             try:
                 seed_state(state, target)
             except StartupError as exc:
-                pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+                problem = str(exc)
+            if problem is not None:  # failed outside the handler: no chained traceback
+                pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
 
 
-def _note_use(request: pytest.FixtureRequest, state: MockGraph) -> None:
-    """Remember that the test used ``state``, for the report of a failure."""
-    request.node.stash.setdefault(_USED, []).append(state)
+def _note_use(request: pytest.FixtureRequest, label: str, state: Callable[[], MockGraph]) -> None:
+    """Remember that the test used the mock ``state()`` returns, for the report of a
+    failure."""
+    request.node.stash.setdefault(_USED, []).append((label, state))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -236,8 +294,15 @@ def pytest_runtest_makereport(
     report = yield
     used = item.stash.get(_USED, [])
     if report.failed and report.when == "call" and used and item.config.getini(REPORT_OPTION):
-        lines = [_exchange(entry) for state in used for entry in state.journal.entries()]
-        report.sections.append(("mockgraph exchanges", "\n".join(lines) or "(none)"))
+        lines = []
+        for label, state in used:
+            if len(used) > 1:
+                lines.append(f"{label}:")
+            entries = state().journal.entries()
+            lines.extend(_exchange(entry) for entry in entries)
+            if not entries:
+                lines.append("(none)")
+        report.sections.append(("mockgraph exchanges", "\n".join(lines)))
     return report
 
 

@@ -4,6 +4,7 @@ token, as every Graph client must."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -41,6 +42,15 @@ def client(app: Flask) -> Iterator[FlaskClient]:
 @pytest.fixture
 def state(app: Flask) -> MockGraph:
     return mockgraph(app)
+
+
+@pytest.fixture(scope="module")
+def ca_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A ``MOCKGRAPH_HOME`` for the module's HTTPS servers, so that its CA is never the user's."""
+    home = tmp_path_factory.mktemp("mockgraph-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOCKGRAPH_HOME", str(home))
+        yield home
 
 
 def pytest_configure(config: pytest.Config) -> None:

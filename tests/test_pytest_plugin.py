@@ -1,49 +1,25 @@
-"""The pytest plugin, run with pytester: fresh state per test, one live server per session (per
-xdist worker), an overridable config, the mockgraph_state marker, errors of the server thread
-failing a test, fixtures only (no autouse, every name mockgraph_*)."""
+"""The pytest plugin's fixtures, run with pytester: fresh state per test, one live server per
+session (per xdist worker) and TLS setting, an overridable config, the mockgraph_state marker,
+errors of the server thread failing a test, the requests session and azure-identity
+credential, fixtures only (no autouse, every name mockgraph_*). Its report:
+test_pytest_plugin_report.py."""
 
 from __future__ import annotations
 
 import json
 import re
-from importlib.metadata import entry_points
 
 import pytest
+from plugin_runs import HEADER, run, share_contracts
 
-from mockgraph.features.statefile import dump_state
 from mockgraph.http.contracts import Contracts
-from mockgraph.resources.keysets.models import Key, KeySet
 
 pytest_plugins = ["pytester"]
 
 
-def plugin_args() -> list[str]:
-    """``-p mockgraph.pytest_plugin`` unless the installed package's ``pytest11`` entry point
-    loads the plugin already (loading it twice is an error)."""
-    installed = any(ep.value == "mockgraph.pytest_plugin" for ep in entry_points(group="pytest11"))
-    return [] if installed else ["-p", "mockgraph.pytest_plugin"]
-
-
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, contracts: Contracts) -> pytest.Pytester:
-    """In-process runs reuse this session's compiled contracts (the plugin's
-    ``mockgraph_contracts`` calls ``Contracts.load()``): compiling them is the slow part."""
-    pytester._monkeypatch.setattr(  # the Pytester's own monkeypatch, undone after the test
-        Contracts, "load", classmethod(lambda cls, directory=None: contracts)
-    )
-    return pytester
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(*plugin_args(), "-p", "no:cacheprovider", *args)
-
-
-HEADER = """
-import pathlib
-import requests
-AUTH = {"Authorization": "Bearer t"}
-KEYSETS = "/trustFramework/keySets"
-"""
+    return share_contracts(pytester, contracts)
 
 
 def test_every_test_gets_empty_state_and_the_same_session_server(
@@ -98,7 +74,7 @@ def mockgraph_config():
 def test_server_open(mockgraph_server):
     r = requests.post(mockgraph_server.url + KEYSETS, json={"id": "x"})
     assert r.status_code == 201
-    assert mockgraph_server.store.now() == 1_000.0
+    assert mockgraph_server.state.clock.now() == 1_000.0
     pathlib.Path("url.txt").write_text(mockgraph_server.url)
 
 def test_client_open(mockgraph_app):
@@ -109,7 +85,7 @@ def test_client_open(mockgraph_app):
 def test_server_default(mockgraph_server):
     assert requests.post(mockgraph_server.url + KEYSETS, json={"id": "x"}).status_code == 401
     assert mockgraph_server.url == pathlib.Path("url.txt").read_text()
-    assert mockgraph_server.store.now() > 1_600_000_000
+    assert mockgraph_server.state.clock.now() > 1_600_000_000
 
 def test_client_default(mockgraph_client, mockgraph_app):
     assert mockgraph_app.test_client().get("/beta" + KEYSETS).status_code == 401
@@ -121,12 +97,12 @@ def test_client_default(mockgraph_client, mockgraph_app):
 
 def test_the_marker_preloads_key_sets_nearest_mark_winning(pytester: pytest.Pytester) -> None:
     data = pytester.mkdir("data")
-    (data / "base.json").write_text(
-        dump_state([KeySet("B2C_1A_base", (Key(kid="module"),)), KeySet("B2C_1A_only_base")])
-    )
-    (data / "override.json").write_text(
-        dump_state([KeySet("B2C_1A_base", (Key(kid="test", k="c2VjcmV0"),))])
-    )
+    base = {
+        "keySets": [{"id": "B2C_1A_base", "keys": [{"kid": "module"}]}, {"id": "B2C_1A_only_base"}]
+    }
+    override = {"keySets": [{"id": "B2C_1A_base", "keys": [{"kid": "test", "k": "c2VjcmV0"}]}]}
+    (data / "base.json").write_text(json.dumps(base))
+    (data / "override.json").write_text(json.dumps(override))
     pytester.makepyfile(
         HEADER
         + """
@@ -180,13 +156,14 @@ def test_empty(mockgraph_app):
     result.stdout.re_match_lines(
         [
             r".*@pytest.mark.mockgraph_state: state file '.*missing.json' does not exist",
-            r".*@pytest.mark.mockgraph_state: state file '.*bad.json': keySets\[0\].id: 'a b' is"
-            r" not a valid key set id.*",
+            r".*@pytest.mark.mockgraph_state: state file '.*bad.json': keySets\[0\].id: is not a"
+            r" valid key set id.*",
             r".*@pytest.mark.mockgraph_state needs a state file path or document",
         ],
         consecutive=False,
     )
     assert "Traceback" not in result.stdout.str()
+    assert "During handling of the above exception" not in result.stdout.str()
 
 
 def test_an_error_that_ends_the_server_thread_fails_the_test(pytester: pytest.Pytester) -> None:
@@ -229,11 +206,15 @@ def test_the_marker_is_registered_and_fixtures_are_all_mockgraph_named(
         "mockgraph_client",
         "mockgraph_config",
         "mockgraph_contracts",
+        "mockgraph_credential",
+        "mockgraph_requests",
         "mockgraph_server",
         "mockgraph_session_server",
+        "mockgraph_session_tls_server",
     ]
 
 
+@pytest.mark.slow  # starts two worker processes
 def test_under_xdist_each_worker_has_its_own_server_and_no_test_sees_another(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -270,3 +251,92 @@ def test_same_id_everywhere(mockgraph_server, n):
         ports.setdefault(path.name.split("-")[1], set()).add(path.read_text())
     assert set(ports) == {"gw0", "gw1"}
     assert all(len(p) == 1 for p in ports.values())  # one server per worker, for all its tests
+
+
+# -- HTTPS ------------------------------------------------------------------------------------
+def test_a_tls_config_serves_https_from_its_own_session_server(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOCKGRAPH_HOME", str(pytester.path / "home"))
+    pytester.makepyfile(
+        test_a_tls=HEADER
+        + """
+import pytest
+from mockgraph import Config
+
+@pytest.fixture
+def mockgraph_config():
+    return Config(tls=True)
+
+def test_https(mockgraph_server, mockgraph_requests):
+    assert mockgraph_server.url.startswith("https://127.0.0.1:")
+    assert mockgraph_server.ca_path == pathlib.Path("home/ca.pem").absolute()
+    assert mockgraph_requests.verify == str(mockgraph_server.ca_path)
+    assert mockgraph_requests.get(mockgraph_server.url + KEYSETS).status_code == 401
+    r = mockgraph_requests.post(mockgraph_server.url + KEYSETS, json={"id": "t"}, headers=AUTH)
+    assert r.status_code == 201
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(mockgraph_server.url + KEYSETS, verify=True)
+    pathlib.Path("tls-url.txt").write_text(mockgraph_server.url)
+""",
+        test_b_http=HEADER
+        + """
+def test_http(mockgraph_server, mockgraph_requests):
+    assert mockgraph_server.url.startswith("http://127.0.0.1:")
+    assert mockgraph_server.ca_path is None
+    listed = mockgraph_requests.get(mockgraph_server.url + KEYSETS, headers=AUTH)
+    assert listed.json()["value"] == []
+""",
+        test_c_tls_again=HEADER
+        + """
+import pytest
+from mockgraph import Config
+
+@pytest.fixture
+def mockgraph_config():
+    return Config(tls=True, require_auth=False)
+
+def test_same_https_server_new_config(mockgraph_server, mockgraph_requests):
+    assert mockgraph_server.url == pathlib.Path("tls-url.txt").read_text()
+    assert mockgraph_requests.get(mockgraph_server.url + KEYSETS).json()["value"] == []
+""",
+    )
+    run(pytester).assert_outcomes(passed=3)  # in file order: a, b, c
+
+
+def test_mockgraph_credential_signs_in_at_the_mock(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOCKGRAPH_HOME", str(pytester.path / "home"))
+    pytester.makepyfile(
+        test_a_credential=HEADER
+        + """
+import pytest
+from mockgraph import Config
+
+@pytest.fixture
+def mockgraph_config():
+    app = "ci-app:ci-secret=TrustFrameworkKeySet.ReadWrite.All"
+    return Config(tls=True, verify_tokens=True, apps=(app,))
+
+def test_token_is_accepted(mockgraph_server, mockgraph_credential, mockgraph_requests):
+    token = mockgraph_credential.get_token("https://graph.microsoft.com/.default").token
+    headers = {"Authorization": "Bearer " + token}
+    r = mockgraph_requests.post(mockgraph_server.url + KEYSETS, json={"id": "c"}, headers=headers)
+    assert r.status_code == 201
+    operations = [e.operation for e in mockgraph_server.requests]
+    assert operations == ["authority.openid_configuration", "authority.token", "createKeySet"]
+    assert "ci-secret" not in repr(mockgraph_server.requests) and token not in repr(
+        mockgraph_server.requests
+    )
+""",
+        test_b_http_credential="""
+def test_needs_tls(mockgraph_credential):
+    pass
+""",
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*mockgraph_credential needs HTTPS: return a Config with tls=True from mockgraph_config"]
+    )

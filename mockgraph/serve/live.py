@@ -8,9 +8,15 @@ Usable without pytest::
                       headers={"Authorization": "Bearer x"})
         assert server.requests[-1].status == 201
 
-The server runs Werkzeug's threaded WSGI server (a thread per connection, keep-alive). It
-serves whatever app it holds at the moment: :meth:`MockGraphServer.reconfigure` swaps in a new
-app (a new Config, a fresh store and journal) without a new socket, so the URL stays the same.
+The server runs Werkzeug's threaded WSGI server: a thread per connection, which Werkzeug
+closes after one answer; a connection silent for ``idle_timeout`` seconds is closed too, and
+``stop()`` closes every one and joins its thread. With ``tls=True`` it serves HTTPS with the
+certificate mockgraph's own CA signs for ``localhost`` (:mod:`mockgraph.serve.tls`):
+:attr:`~MockGraphServer.ca_path` is the file to trust, :meth:`~MockGraphServer.session` a
+``requests`` session trusting it, and :meth:`~MockGraphServer.credential` an azure-identity
+credential that signs in at the mock's own authority. The server serves whatever app it holds
+at the moment: :meth:`MockGraphServer.reconfigure` swaps in a new app (a new Config, a fresh
+store and journal) without a new socket, so the URL stays the same.
 """
 
 from __future__ import annotations
@@ -19,17 +25,12 @@ import os
 import socket
 import threading
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from flask import Flask
-from werkzeug.serving import (
-    BaseWSGIServer,
-    WSGIRequestHandler,
-    get_sockaddr,
-    make_server,
-    select_address_family,
-)
+from werkzeug.serving import get_sockaddr, select_address_family
 
 from mockgraph.app import create_app
 from mockgraph.config import Config
@@ -39,29 +40,30 @@ from mockgraph.http.errors import StartupError
 from mockgraph.http.intake import is_loopback
 from mockgraph.resources.keysets.models import KeySet
 from mockgraph.resources.store import Store
+from mockgraph.serve.threaded import Server, tls_context
 from mockgraph.state import MockGraph, mockgraph
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from azure.identity import ClientSecretCredential
+    from requests import Session
 
 #: How often the serve loop looks for a stop request: the most ``stop()`` waits for it.
 POLL_INTERVAL = 0.02
-#: How long ``start()`` waits for the serve loop, and ``stop()`` for the thread to end.
+#: How long ``start()`` waits for the serve loop, and ``stop()`` for the threads to end.
 TIMEOUT = 10.0
+#: Seconds a connection may stay silent (idle between requests, or stalled in a request or in
+#: its TLS handshake) before its thread closes it.
+IDLE_TIMEOUT = 60.0
+#: The tenant :meth:`MockGraphServer.credential` signs in to (the authority takes any).
+TENANT = "mockgraph"
+#: The app :meth:`MockGraphServer.credential` signs in as when ``Config.apps`` registers none
+#: (the authority then lets any client id and secret in).
+CLIENT_ID, CLIENT_SECRET = "mockgraph-client", "mockgraph-secret"
 
 #: What :meth:`MockGraphServer.seed` and the pytest marker accept: a state file path, a state
 #: document (``{"keySets": [...]}``) or key sets.
 SeedSource = str | os.PathLike[str] | Mapping[str, Any] | Iterable[KeySet]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without its access log line per request (the journal has them), and
-    with a socket timeout: an idle or stalled connection gives its thread back."""
-
-    timeout = 60
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
 
 
 class MockGraphServer:
@@ -70,8 +72,12 @@ class MockGraphServer:
 
     ``config`` builds a new app (``Config()`` when both are omitted); ``app`` serves an app made
     with :func:`mockgraph.create_app`; passing both is a ``ValueError``. A ``host`` that is not
-    a loopback address is refused unless ``allow_remote`` (the mock accepts any token).
-    ``Config.host`` and ``Config.port`` are those of ``mockgraph serve`` and are not used here.
+    a loopback address is a ``ValueError`` unless ``allow_remote`` (the mock accepts any token);
+    an app built here then answers any ``Host`` (``Config.allow_remote``). ``tls`` serves HTTPS
+    with mockgraph's own CA-signed ``localhost`` certificate (made in ``MOCKGRAPH_HOME`` when
+    missing). A connection silent for ``idle_timeout`` seconds is closed. ``Config.host``,
+    ``Config.port``, ``Config.tls``, ``Config.cert`` and ``Config.key`` are those of
+    ``mockgraph serve`` and are not used here.
     """
 
     def __init__(
@@ -82,6 +88,8 @@ class MockGraphServer:
         host: str = "127.0.0.1",
         port: int = 0,
         allow_remote: bool = False,
+        tls: bool = False,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         if app is not None and config is not None:
             raise ValueError("pass a config or an app, not both")
@@ -89,11 +97,16 @@ class MockGraphServer:
             raise ValueError(
                 f"{host} is not a loopback address; pass allow_remote=True to serve it"
             )
+        if app is None and allow_remote:
+            config = (config or Config()).replace(allow_remote=True)
         self._app: Flask = app if app is not None else create_app(config)
         mockgraph(self._app)  # a TypeError/KeyError now rather than on the first request
         self._host = host
         self._requested_port = port
-        self._server: BaseWSGIServer | None = None
+        self._tls = tls
+        self._idle_timeout = idle_timeout
+        self._ca_path: Path | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -106,7 +119,7 @@ class MockGraphServer:
 
     @property
     def state(self) -> MockGraph:
-        """The app's state: config, contracts, stores, journal."""
+        """The app's state: config, contracts, clock, stores, journal."""
         return mockgraph(self._app)
 
     @property
@@ -148,7 +161,7 @@ class MockGraphServer:
         mockgraph(app)
         self._app = app
 
-    # -- the socket and the thread -------------------------------------------------------------
+    # -- where it listens, and clients for it --------------------------------------------------
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -158,23 +171,98 @@ class MockGraphServer:
         return self._host
 
     @property
+    def tls(self) -> bool:
+        """Whether it serves HTTPS."""
+        return self._tls
+
+    @property
     def port(self) -> int:
         """The port bound (the free one picked for port 0); only once started."""
         return self._bound().port
 
     @property
     def root_url(self) -> str:
-        """``http://127.0.0.1:<port>``: where ``/_mockgraph/...`` lives."""
+        """``http(s)://127.0.0.1:<port>``: where ``/_mockgraph/...`` and the sign-in
+        authority live."""
         bare = self._host.strip("[]")
-        return f"http://{f'[{bare}]' if ':' in bare else bare}:{self.port}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{f'[{bare}]' if ':' in bare else bare}:{self.port}"
 
     @property
     def url(self) -> str:
-        """The Graph base URL, ``http://127.0.0.1:<port>/beta``: append
+        """The Graph base URL, ``http(s)://127.0.0.1:<port>/beta``: append
         ``/trustFramework/keySets``."""
         return self.root_url + "/beta"
 
-    def _bound(self) -> BaseWSGIServer:
+    @property
+    def authority(self) -> str:
+        """The sign-in authority's host (:attr:`root_url`: ``https://127.0.0.1:<port>`` with
+        ``tls``, which azure-identity's and MSAL's ``authority`` need): token endpoint
+        ``{authority}/{tenant}/oauth2/v2.0/token``."""
+        return self.root_url
+
+    @property
+    def ca_path(self) -> Path | None:
+        """The CA certificate a client trusts to call this server (PEM); ``None`` for HTTP.
+        ``MOCKGRAPH_HOME`` is read by ``start()``: before it, a ``RuntimeError`` for HTTPS."""
+        if self._tls and self._ca_path is None:
+            self._bound()
+        return self._ca_path
+
+    def session(self) -> Session:
+        """A new ``requests.Session`` for this server: it trusts :attr:`ca_path` and sends no
+        token by itself. It reads no environment (no proxy, no CA bundle variable, no
+        ``~/.netrc`` credentials), so nothing around the test changes what it sends. Raises
+        ``ImportError`` when requests is not installed."""
+        try:
+            import requests
+        except ImportError:
+            raise ImportError(
+                "MockGraphServer.session() needs requests: pip install requests"
+            ) from None
+        session = requests.Session()
+        session.trust_env = False
+        if self.ca_path is not None:
+            session.verify = str(self.ca_path)
+        return session
+
+    def credential(
+        self,
+        client_id: str | None = None,
+        secret: str | None = None,
+        tenant: str = TENANT,
+        **options: Any,
+    ) -> ClientSecretCredential:
+        """An ``azure.identity.ClientSecretCredential`` that gets its tokens from this
+        server's authority, trusting :attr:`ca_path`; ``options`` go to it. The app is the
+        first of ``Config.apps``, else any (the authority lets any in when none is
+        registered). Raises ``RuntimeError`` for a server without TLS (azure-identity signs in
+        over HTTPS only) and ``ImportError`` when azure-identity is not installed."""
+        if self.ca_path is None:
+            raise RuntimeError("azure-identity signs in over HTTPS only: serve with tls=True")
+        try:
+            from azure.identity import ClientSecretCredential
+        except ImportError:
+            raise ImportError(
+                "MockGraphServer.credential() needs azure-identity: pip install azure-identity"
+            ) from None
+        registered = next(iter(self.state.authority.apps.values()), None)
+        if client_id is None:
+            client_id = registered.client_id if registered else CLIENT_ID
+        if secret is None:
+            secret = registered.secret if registered else CLIENT_SECRET
+        options.setdefault("connection_verify", str(self.ca_path))
+        return ClientSecretCredential(
+            tenant,
+            client_id,
+            secret,
+            authority=self.authority,
+            disable_instance_discovery=True,
+            **options,
+        )
+
+    # -- the socket and the threads ------------------------------------------------------------
+    def _bound(self) -> Server:
         if self._server is None:
             raise RuntimeError("the mockgraph server is not started: call start() first")
         return self._server
@@ -183,29 +271,26 @@ class MockGraphServer:
         """Bind the socket and serve from a daemon thread; returns once requests are answered.
 
         Raises :class:`~mockgraph.http.errors.StartupError` (from the ``OSError``) when the address
-        cannot be bound, ``RuntimeError`` when already started.
+        cannot be bound or the certificate not made, ``RuntimeError`` when already started.
         """
         if self._server is not None:
             raise RuntimeError("the mockgraph server is already started")
-        # Bound here, not by make_server: Werkzeug answers a bind failure with a message on
-        # stderr and sys.exit(1), which a library must not do.
+        context = None
+        if self._tls:
+            context, self._ca_path = tls_context()
+        # Bound here, not by Werkzeug: it answers a bind failure with a message on stderr and
+        # sys.exit(1), which a library must not do.
+        bare = self._host.strip("[]")  # "[::1]", as URLs write it, binds ::1
         try:
-            family = select_address_family(self._host, self._requested_port)
-            address = get_sockaddr(self._host, self._requested_port, family)
+            family = select_address_family(bare, self._requested_port)
+            address = get_sockaddr(bare, self._requested_port, family)
             listener = socket.create_server(address, family=family)
         except OSError as exc:
             raise StartupError(
                 f"cannot bind {self._host}:{self._requested_port}: {exc.strerror or exc}"
             ) from exc
-        with listener:  # make_server serves a duplicate of it
-            server = make_server(
-                self._host,
-                self._requested_port,
-                self._wsgi,
-                threaded=True,
-                request_handler=_QuietHandler,
-                fd=listener.fileno(),
-            )
+        with listener:  # the server serves a duplicate of it
+            server = Server(bare, listener, self._wsgi, context, self._idle_timeout)
         self._server = server
         self._error = None
         self._ready.clear()
@@ -239,14 +324,17 @@ class MockGraphServer:
             raise error
 
     def stop(self) -> None:
-        """Stop serving, close the socket and join the thread; then raise the exception that
-        ended the serve loop, if one did. Stopping a stopped server does nothing."""
+        """Stop serving, close the socket and every connection, and join the threads (a
+        request in flight gets up to :data:`TIMEOUT` seconds to finish); then raise the
+        exception that ended the serve loop, if one did. Stopping a stopped server does
+        nothing."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
             return
         if thread is not None and thread.is_alive():
             server.shutdown()
+        server.close_connections(TIMEOUT)
         server.server_close()
         if thread is not None:
             thread.join(TIMEOUT)

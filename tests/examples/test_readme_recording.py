@@ -21,6 +21,8 @@ from mockgraph import Config, MockGraphServer, create_app
 from mockgraph import cli as cli_module
 from mockgraph.build.verify import verify
 from mockgraph.cli import main
+from mockgraph.serve.production import Listen
+from mockgraph.serve.worker import Build
 
 
 def curl(url: str, body: dict[str, Any]) -> int:
@@ -41,11 +43,11 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Flask]:
     """The app a ``mockgraph`` command would serve, kept instead of blocking on a socket."""
     apps: dict[str, Flask] = {}
 
-    def keep(app: Flask, config: Config, **options: Any) -> int:
-        apps["app"] = app
+    def keep(build: Build, listen: Listen, **options: Any) -> int:
+        apps["app"] = build.app()
         return 0
 
-    monkeypatch.setattr(cli_module, "run", keep)
+    monkeypatch.setattr(cli_module, "serve", keep)
     return apps
 
 
@@ -97,7 +99,11 @@ def test_record_through_the_proxy_then_verify_replay(
     with MockGraphServer(app=create_app(Config())) as graph:
         # mockgraph record --upstream https://graph.microsoft.com --out recordings/graph/
         proxied = runner.invoke(
-            main, ["record", "--upstream", graph.url, "--out", "recordings/graph/"]
+            main,
+            [
+                *("record", "--upstream", graph.url, "--out", "recordings/graph/"),
+                *("--allow-upstream", "127.0.0.1"),  # the stand-in is not one of Graph's hosts
+            ],
         )
         assert proxied.exit_code == 0, proxied.output
         with live(captured["app"]) as base:

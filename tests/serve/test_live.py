@@ -1,21 +1,27 @@
 """MockGraphServer: a live server in a thread, port 0 read back, reset/seed/journal, swapping
-the app, and errors of the server thread raised in the caller."""
+the app, errors of the server thread raised in the caller, a non-loopback host only by
+choice, and HTTPS with a session and a credential for it (its connections:
+test_threaded.py)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 import requests
 from flask import Flask
 
 import mockgraph
 from mockgraph import Config, Key, KeySet, MockGraphServer, create_app
-from mockgraph.features.statefile import InvalidState, dump_state
+from mockgraph.features.statefile import InvalidState
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import StartupError
 
@@ -83,26 +89,26 @@ def test_reset_empties_the_store_and_journal_and_frees_the_clock(
     server: MockGraphServer,
 ) -> None:
     create(server, "signing")
-    server.store.set_clock(1_000.0)
+    server.state.clock.set(1_000.0)
     server.reset()
     assert list(server.store) == []
     assert server.requests == []
-    assert server.store.now() != 1_000.0
+    assert server.state.clock.now() != 1_000.0
     assert create(server, "signing").status_code == 201  # the same id again: no conflict
 
 
 def test_reset_returns_the_clock_to_the_configured_one(contracts: Contracts) -> None:
     with MockGraphServer(app=create_app(Config(clock=42.0), contracts=contracts)) as live:
-        live.store.set_clock(7.0)
+        live.state.clock.set(7.0)
         live.reset()
-        assert live.store.now() == 42.0
+        assert live.state.clock.now() == 42.0
 
 
 def test_seed_from_objects_a_document_or_a_file_adds_key_sets(
     server: MockGraphServer, tmp_path: Path
 ) -> None:
     path = tmp_path / "state.json"
-    path.write_text(dump_state([KeySet("B2C_1A_file")]), encoding="utf-8")
+    path.write_text(json.dumps({"keySets": [{"id": "B2C_1A_file"}]}), encoding="utf-8")
     server.seed([KeySet("B2C_1A_object")])
     server.seed({"keySets": [{"id": "document"}]})
     assert server.seed(path) == [KeySet("B2C_1A_file")]
@@ -119,7 +125,9 @@ def test_seed_replaces_a_key_set_with_the_same_id(server: MockGraphServer) -> No
 
 def test_a_bad_seed_adds_nothing(server: MockGraphServer, tmp_path: Path) -> None:
     server.seed([KeySet("B2C_1A_kept")])
-    with pytest.raises(InvalidState, match=r"keySets\[1\].keys: must be a list"):
+    with pytest.raises(
+        InvalidState, match=r"the seed document: keySets\[1\].keys: not a valid list"
+    ):
         server.seed({"keySets": [{"id": "ok"}, {"id": "bad", "keys": 3}]})
     with pytest.raises(InvalidState, match="does not exist"):
         server.seed(tmp_path / "missing.json")
@@ -261,3 +269,116 @@ def test_the_body_error_wins_over_a_thread_error_when_leaving_with(shared_app: F
     ):
         break_serve_loop(live, "thread error")
         raise KeyError("body error")
+
+
+def test_a_host_that_is_not_loopback_is_refused_unless_allow_remote(
+    contracts: Contracts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Contracts, "load", classmethod(lambda cls, directory=None: contracts))
+    with pytest.raises(ValueError, match="0.0.0.0 is not a loopback address; pass allow_remote"):
+        MockGraphServer(host="0.0.0.0")
+    with MockGraphServer(Config(), host="0.0.0.0", allow_remote=True) as live:
+        assert live.config.allow_remote  # the app built here answers any Host too
+        url = f"http://127.0.0.1:{live.port}/beta" + KEYSETS
+        got = requests.get(url, headers={**AUTH, "Host": "mock.example"}, timeout=10)
+        assert got.status_code == 200
+
+
+# -- HTTPS ------------------------------------------------------------------------------------
+@pytest.fixture
+def https(shared_app: Flask, ca_home: Path) -> Iterator[MockGraphServer]:
+    with MockGraphServer(app=shared_app, tls=True) as live:
+        live.reset()
+        yield live
+
+
+def test_tls_serves_https_with_a_certificate_of_the_ca_at_ca_path(
+    https: MockGraphServer, ca_home: Path
+) -> None:
+    assert https.tls
+    assert https.url == f"https://127.0.0.1:{https.port}/beta"
+    assert https.authority == https.root_url == f"https://127.0.0.1:{https.port}"
+    assert https.ca_path == ca_home / "ca.pem"
+    trusting = ssl.create_default_context(cafile=str(https.ca_path))
+    with (
+        socket.create_connection(("127.0.0.1", https.port), timeout=10) as raw,
+        trusting.wrap_socket(raw, server_hostname="localhost") as tls_socket,
+    ):
+        assert tls_socket.version() in {"TLSv1.2", "TLSv1.3"}
+    with requests.Session() as public_cas, pytest.raises(requests.exceptions.SSLError):
+        public_cas.trust_env = False  # requests' own bundle only: no mockgraph CA in it
+        public_cas.get(https.url + KEYSETS, headers=AUTH, timeout=10)
+
+
+def test_an_http_server_has_no_ca(server: MockGraphServer) -> None:
+    assert not server.tls and server.ca_path is None
+
+
+def test_session_trusts_the_ca_sends_no_token_and_ignores_the_environment(
+    https: MockGraphServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "other.pem").write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "other.pem"))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login user password netrc-secret\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    with https.session() as session:
+        assert session.get(https.url + KEYSETS, timeout=10).status_code == 401
+        assert "Authorization" not in https.requests[-1].headers
+        created = session.post(https.url + KEYSETS, json={"id": "s"}, headers=AUTH, timeout=10)
+        assert created.status_code == 201
+
+
+def test_credential_signs_in_at_the_mock_as_its_first_registered_app(
+    contracts: Contracts, ca_home: Path
+) -> None:
+    apps = ("first-app:first-secret=TrustFrameworkKeySet.ReadWrite.All", "second:s=x")
+    config = Config(verify_tokens=True, apps=apps)
+    with MockGraphServer(app=create_app(config, contracts=contracts), tls=True) as live:
+        with live.credential() as credential:
+            token = credential.get_token("https://graph.microsoft.com/.default").token
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert (claims["appid"], claims["tid"]) == ("first-app", "mockgraph")
+        headers = {"Authorization": f"Bearer {token}"}
+        with live.session() as session:
+            created = session.post(live.url + KEYSETS, json={"id": "c"}, headers=headers)
+        assert created.status_code == 201
+        with live.credential(secret="wrong") as credential, pytest.raises(Exception) as refused:
+            credential.get_token("https://graph.microsoft.com/.default")
+        assert "AADSTS7000215" in str(refused.value)
+
+
+def test_credential_takes_any_app_when_none_is_registered(https: MockGraphServer) -> None:
+    with https.credential(tenant="contoso") as credential:
+        token = credential.get_token("https://graph.microsoft.com/.default").token
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["appid"], claims["tid"]) == ("mockgraph-client", "contoso")
+    assert "TrustFrameworkKeySet.ReadWrite.All" in claims["roles"]
+
+
+def test_credential_needs_https(server: MockGraphServer) -> None:
+    with pytest.raises(RuntimeError, match="azure-identity signs in over HTTPS only"):
+        server.credential()
+
+
+def test_clients_name_the_package_they_need_when_it_is_missing(
+    https: MockGraphServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "azure.identity", None)
+    monkeypatch.setitem(sys.modules, "requests", None)
+    with pytest.raises(ImportError, match="pip install azure-identity"):
+        https.credential()
+    with pytest.raises(ImportError, match="pip install requests"):
+        https.session()
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_host_binds_with_or_without_brackets(shared_app: Flask, host: str) -> None:
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    with MockGraphServer(app=shared_app, host=host) as live:
+        live.reset()
+        assert live.url == f"http://[::1]:{live.port}/beta"
+        assert requests.get(live.url + KEYSETS, headers=AUTH, timeout=10).status_code == 200
