@@ -1,16 +1,17 @@
-"""``mockgraph contracts build`` and ``mockgraph contracts verify``: the build tools' commands."""
+"""``mockgraph contracts build`` and ``mockgraph contracts verify``: the build tools' commands.
+The tools are imported when a command runs, so the other commands (``serve``) neither load
+them nor depend on them."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from mockgraph import build as contract_build
-from mockgraph.build import verify as verification
-from mockgraph.build.table import case_insensitive, operation_specs
-from mockgraph.http.contracts import Contracts
+if TYPE_CHECKING:
+    from mockgraph.http.contracts import Contracts
 
 
 @click.group()
@@ -37,16 +38,17 @@ def contracts() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files differ.")
 def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
     """Turn Graph doc pages into schemas/ contracts and fixtures/examples/."""
-    result = contract_build.build(
-        list(doc_paths), operation_specs(), case_insensitive=case_insensitive()
-    )
+    from mockgraph.build import assemble
+    from mockgraph.build.spec import case_insensitive, operation_specs
+
+    result = assemble.build(list(doc_paths), operation_specs(), case_insensitive=case_insensitive())
     for warning in result.warnings:
         click.echo(f"warning: {warning.file}:{warning.line}: {warning.message}", err=True)
     if not result.files:
         # Writing an empty result would delete every checked-in contract.
         raise click.ClickException("the docs gave no operation or example; nothing written")
     if check:
-        stale = contract_build.check(result, out)
+        stale = assemble.check(result, out)
         for path in stale:
             click.echo(f"differs: {path}", err=True)
         if stale:
@@ -57,12 +59,14 @@ def build(doc_paths: tuple[Path, ...], out: Path, check: bool) -> None:
             sys.exit(1)
         click.echo(f"contracts up to date ({len(result.files)} files)")
         return
-    changed = contract_build.write(result, out)
+    changed = assemble.write(result, out)
     click.echo(f"wrote {len(changed)} changed file(s) of {len(result.files)}")
 
 
 def _load_contracts(directory: Path | None) -> Contracts | None:
     """``--contracts DIR``, or ``None`` for the shipped ones; a bad folder is a clean error."""
+    from mockgraph.http.contracts import Contracts
+
     if directory is None:
         return None
     try:
@@ -88,6 +92,8 @@ def verify(
 ) -> None:
     """Check example files (folders or files; default: the documented examples installed with
     mockgraph) against the contracts. Exits 1 on any difference."""
+    from mockgraph.build import verify as verification
+
     report = verification.verify(paths, replay=replay, contracts=_load_contracts(contracts_dir))
     click.echo(report.format(notes=verbose))
     if report.notes and not verbose:

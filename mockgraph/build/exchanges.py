@@ -1,9 +1,6 @@
-"""Annotated ``http`` request and response blocks of a page -> example exchanges (fixtures).
-
-A block annotated ``"blockType": "request"`` (with a ``name``) is one request; the next block
-annotated ``"response"`` is its answer. JSON bodies are repaired where the docs have trailing
-commas; ``{placeholders}`` in URLs and relative URLs are kept, and every such defect is warned.
-"""
+"""A page's annotated ``http`` blocks -> example exchanges: each ``request`` block with the
+``response`` block right after it. Trailing commas in JSON bodies are removed, placeholders and
+relative URLs kept; each such defect is warned."""
 
 from __future__ import annotations
 
@@ -13,27 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from mockgraph.build.defects import Sink
-from mockgraph.build.pages import CodeBlock, Page
+from mockgraph.build.pages import Annotation, CodeBlock, Page, Sink
 from mockgraph.build.spec import OperationSpec
 
-Json = dict[str, Any]
-Lines = list[tuple[int, str]]
-
-_HEADER_SPELLING = {
-    "etag": "ETag",
-    "odata-version": "OData-Version",
-    "odata-maxversion": "OData-MaxVersion",
-    "www-authenticate": "WWW-Authenticate",
-    "request-id": "request-id",
-    "client-request-id": "client-request-id",
-}
-
 REQUEST_LINE = re.compile(r"^(?P<method>[A-Za-z]+)\s+(?P<url>\S.*?)(?:\s+HTTP/[\d.]+)?\s*$")
-_STATUS_LINE = re.compile(r"^HTTP/[\d.]+\s+(?P<status>\d{3})\b")
-_HEADER_LINE = re.compile(r"^(?P<name>[A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*:\s*(?P<value>.*)$")
+_STATUS_LINE = re.compile(r"^HTTP/[\d.]+\s+(\d{3})\b")
+_HEADER_LINE = re.compile(r"^([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*:\s*(.*)$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+Lines = list[tuple[int, str]]
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+#: A JSON string (kept) or a comma right before ``}`` or ``]`` (removed).
+_TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|(,)\s*[}\]]')
 
 
 @dataclass
@@ -42,15 +29,14 @@ class Exchange:
 
     name: str
     file: str
-    line: int  # the request annotation
+    line: int  # the request annotation's
     method: str
     path: str
     query: dict[str, str]
-    placeholders: list[str]
     headers: dict[str, str]
     body: Any
     truncated: bool
-    response: Json | None = None
+    response: dict[str, Any] | None = None
     response_type: str | None = None  # the response annotation's @odata.type
     is_collection: bool = False
 
@@ -62,37 +48,27 @@ class Exchange:
 def exchanges(page: Page, sink: Sink) -> list[Exchange]:
     """The page's example exchanges in page order; a request without a response has none."""
     out: list[Exchange] = []
-    pending: Exchange | None = None
+    last: Exchange | None = None  # the request still waiting for its response
     for block in page.blocks:
         annotation = block.annotation
-        if annotation is None or not annotation.valid:
+        if annotation is None:
             continue
         if annotation.block_type == "request":
-            if pending is not None:
-                out.append(pending)
             name = annotation.data.get("name")
-            pending = None
-            if not isinstance(name, str) or not name.strip():
-                sink.warn(page.file, annotation.line, "request annotation has no name; skipped")
-                continue
-            if not _SAFE_NAME.fullmatch(name):
-                safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-                sink.warn(page.file, annotation.line, f"example name '{name}' used as '{safe}'")
-                name = safe
-            pending = _request(page, block, name, sink)
-        elif annotation.block_type == "response":
-            if pending is None:
-                sink.warn(page.file, annotation.line, "response without a request before it")
-                continue
-            _response(page, block, pending, sink)
-            out.append(pending)
-            pending = None
-    if pending is not None:
-        out.append(pending)
+            last = None
+            if isinstance(name, str) and _SAFE_NAME.fullmatch(name):
+                last = _request(page, block, name, annotation, sink)
+            else:
+                sink.warn(page.file, annotation.line, "request annotation has no usable name")
+            if last is not None:
+                out.append(last)
+        elif annotation.block_type == "response" and last is not None:
+            _response(page, block, last, annotation, sink)
+            last = None
     return out
 
 
-def fixture(exchange: Exchange, op: OperationSpec) -> Json:
+def fixture(exchange: Exchange, op: OperationSpec) -> dict[str, Any]:
     """The example file of ``exchange``, an example of ``op``."""
     return {
         "name": exchange.name,
@@ -100,7 +76,7 @@ def fixture(exchange: Exchange, op: OperationSpec) -> Json:
         "documented": True,
         "truncated": exchange.truncated,
         "source": exchange.source,
-        "placeholders": exchange.placeholders,
+        "placeholders": list(dict.fromkeys(_PLACEHOLDER.findall(exchange.path))),
         "request": {
             "method": exchange.method,
             "path": exchange.path,
@@ -112,61 +88,54 @@ def fixture(exchange: Exchange, op: OperationSpec) -> Json:
     }
 
 
-def _request(page: Page, block: CodeBlock, name: str, sink: Sink) -> Exchange | None:
-    first, headers, body_lines = _split_http(block.content)
+def _request(
+    page: Page, block: CodeBlock, name: str, annotation: Annotation, sink: Sink
+) -> Exchange | None:
+    first, headers, body = _split_http(block.content)
     match = REQUEST_LINE.match(first[1]) if first else None
     if first is None or match is None:
         sink.warn(page.file, block.line, f"request '{name}' does not start with 'METHOD URL'")
         return None
-    url_line, url = first[0], match.group("url")
+    url = match.group("url")
     parts = urlsplit(url)
     path = parts.path
     if not (parts.scheme and parts.netloc):
-        segments = [s for s in path.split("/") if s]
-        if not segments or segments[0].lower() not in ("beta", "v1.0"):
-            path = "/beta" + (path if path.startswith("/") else "/" + path)
-        sink.warn(page.file, url_line, f"relative request URL '{url}' read as '{path}'")
-    placeholders = list(dict.fromkeys(_PLACEHOLDER.findall(path)))
-    if placeholders:
+        if not re.match(r"/?(beta|v1\.0)(/|$)", path, re.IGNORECASE):
+            path = "/beta/" + path.lstrip("/")
+        sink.warn(page.file, first[0], f"relative request URL '{url}' read as '{path}'")
+    if placeholders := list(dict.fromkeys(_PLACEHOLDER.findall(path))):
         names = ", ".join("{" + p + "}" for p in placeholders)
-        sink.warn(page.file, url_line, f"request URL has placeholder(s) {names}; kept as written")
-    annotation = block.annotation.data if block.annotation else {}
+        sink.warn(page.file, first[0], f"request URL has placeholder(s) {names}; kept as written")
     return Exchange(
         name=name,
         file=page.file,
-        line=block.annotation.line if block.annotation else block.line,
+        line=annotation.line,
         method=match.group("method").upper(),
         path=path,
         query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-        placeholders=placeholders,
         headers=headers,
-        body=_body(page, headers, body_lines, f"request body of '{name}'", sink),
-        truncated=annotation.get("truncated") is True,
+        body=_json(page, body, f"request body of '{name}'", sink),
+        truncated=annotation.data.get("truncated") is True,
     )
 
 
-def _response(page: Page, block: CodeBlock, exchange: Exchange, sink: Sink) -> None:
-    first, headers, body_lines = _split_http(block.content)
+def _response(
+    page: Page, block: CodeBlock, exchange: Exchange, annotation: Annotation, sink: Sink
+) -> None:
+    first, headers, body = _split_http(block.content)
     match = _STATUS_LINE.match(first[1]) if first else None
-    if first is None or match is None:
+    if match is None:
         sink.warn(page.file, block.line, f"response of '{exchange.name}' has no HTTP status line")
         return
-    annotation = block.annotation.data if block.annotation else {}
-    what = f"response body of '{exchange.name}'"
     exchange.response = {
-        "status": int(match.group("status")),
+        "status": int(match.group(1)),
         "headers": headers,
-        "body": _body(page, headers, body_lines, what, sink),
+        "body": _json(page, body, f"response body of '{exchange.name}'", sink),
     }
-    odata_type = annotation.get("@odata.type")
+    odata_type = annotation.data.get("@odata.type")
     exchange.response_type = odata_type.lstrip("#") if isinstance(odata_type, str) else None
-    exchange.is_collection = annotation.get("isCollection") is True
-    exchange.truncated = exchange.truncated or annotation.get("truncated") is True
-
-
-def _canonical_header(name: str) -> str:
-    low = name.lower()
-    return _HEADER_SPELLING.get(low) or "-".join(p[:1].upper() + p[1:] for p in low.split("-"))
+    exchange.is_collection = annotation.data.get("isCollection") is True
+    exchange.truncated = exchange.truncated or annotation.data.get("truncated") is True
 
 
 def _split_http(content: Lines) -> tuple[tuple[int, str] | None, dict[str, str], Lines]:
@@ -176,71 +145,33 @@ def _split_http(content: Lines) -> tuple[tuple[int, str] | None, dict[str, str],
         lines.pop(0)
     if not lines:
         return None, {}, []
-    first, rest = lines[0], lines[1:]
     headers: dict[str, str] = {}
-    k = 0
-    while k < len(rest) and rest[k][1].strip():
-        match = _HEADER_LINE.match(rest[k][1].strip())
-        if not match:
-            break  # a body that starts without the blank line
-        headers[_canonical_header(match.group("name"))] = match.group("value").strip()
+    k = 1
+    while k < len(lines) and (match := _HEADER_LINE.match(lines[k][1].strip())):
+        headers["-".join(p.capitalize() for p in match[1].split("-"))] = match[2].strip()
         k += 1
-    body = rest[k:]
+    body = lines[k:]
     while body and not body[0][1].strip():
         body.pop(0)
     while body and not body[-1][1].strip():
         body.pop()
-    return (first[0], first[1].strip()), headers, body
+    return (lines[0][0], lines[0][1].strip()), headers, body
 
 
-def _body(page: Page, headers: dict[str, str], lines: Lines, what: str, sink: Sink) -> Any:
+def _json(page: Page, lines: Lines, what: str, sink: Sink) -> Any:
+    """A JSON body without its trailing commas (each one warned); ``None`` when there is none
+    or it is not JSON (warned)."""
     if not lines:
         return None
-    kind = headers.get("Content-Type", "application/json").lower()
-    if "json" not in kind:
-        return "\n".join(t for _, t in lines)
-    return _load_json(page, lines, what, sink)
-
-
-def _load_json(page: Page, lines: Lines, what: str, sink: Sink) -> Any:
-    """Parse a JSON body, repairing trailing commas (each one warned). ``None`` when the body
-    is not JSON even after the repair (warned too)."""
     text = "\n".join(t for _, t in lines)
-    fixed, removed = _strip_trailing_commas(text)
     try:
-        value = json.loads(fixed)
+        value = json.loads(_TRAILING_COMMA.sub(lambda m: m[0][1:] if m[1] else m[0], text))
     except json.JSONDecodeError as exc:
         where = lines[min(max(exc.lineno - 1, 0), len(lines) - 1)][0]
         sink.warn(page.file, where, f"{what} is not valid JSON ({exc.msg}); left out")
         return None
-    for offset in removed:
-        where = lines[text.count("\n", 0, offset)][0]
-        sink.warn(page.file, where, f"trailing comma in {what} removed")
+    for comma in _TRAILING_COMMA.finditer(text):
+        if comma[1]:
+            where = lines[text.count("\n", 0, comma.start())][0]
+            sink.warn(page.file, where, f"trailing comma in {what} removed")
     return value
-
-
-def _strip_trailing_commas(text: str) -> tuple[str, list[int]]:
-    """``text`` without commas that directly precede ``}`` or ``]`` (outside strings), and the
-    offsets of the removed commas."""
-    out: list[str] = []
-    removed: list[int] = []
-    in_string = escaped = False
-    for i, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == ",":
-            j = i + 1
-            while j < len(text) and text[j] in " \t\r\n":
-                j += 1
-            if text[j : j + 1] in ("}", "]"):
-                removed.append(i)
-                continue
-        out.append(char)
-    return "".join(out), removed

@@ -1,11 +1,7 @@
-"""One doc page read with markdown-it-py: sections, tables, prose, links and annotated code blocks.
-
-Graph doc pages are CommonMark with GFM tables, plus three conventions of the docs' tooling
-read here: YAML front matter (skipped), an HTML comment holding a JSON object right before a
-fenced code block (its annotation: ``blockType``, ``name``, ``@odata.type``...), and DocFX
-directives such as ``[!INCLUDE [name](path)]`` (not links). A page's ``section`` is the text of
-the level-2 heading above, in lower case ("permissions", "request body"...). Lines are 1-based
-numbers of the page as a text editor counts them. Defects become warnings, never exceptions.
+"""One doc page read with markdown-it-py (sections, tables, prose, links, annotated code blocks)
+and the warnings a build gives instead of raising. Graph's conventions: YAML front matter, an
+HTML comment holding a JSON object that annotates the code block right after it, and DocFX
+directives (``[!INCLUDE [x](y)]``, no link). A section is the level-2 heading above, lower-cased.
 """
 
 from __future__ import annotations
@@ -22,35 +18,49 @@ from urllib.parse import unquote
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from mockgraph.build.defects import Sink
-
-Json = dict[str, Any]
-
-#: Annotations that describe the code block after them; others ("permissions", page
-#: annotations) stand alone.
+#: Annotations that describe the code block after them (others stand alone).
 _EXPECTS_BLOCK = frozenset({"request", "response", "ignored", "resource"})
+#: From a first line "---" to the next line "---" (spaces around allowed: [^\S\n]).
+_FRONT_MATTER = re.compile(r"\A[^\S\n]*---[^\S\n]*\n.*?^[^\S\n]*---[^\S\n]*$", re.DOTALL | re.M)
 _DIRECTIVE = re.compile(r"\[!(?:INCLUDE|VIDEO)\s*$")
-_NEWLINE = re.compile(r"\r\n?|\n")  # what markdown-it counts as a line break
 _ABSOLUTE = re.compile(r"^([a-z][a-z0-9+.-]*:|/|#)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class Annotation:
-    """The JSON object of an HTML comment; ``valid`` is false when it did not parse (warned)."""
+class DocWarning:
+    """A page defect the build survived: ``file`` relative to its docs entry, ``line`` 1-based
+    (0 when no line applies)."""
 
-    data: Json
+    file: str
     line: int
-    valid: bool
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class Sink(list[DocWarning]):
+    """The warnings of one build, in the order it meets them."""
+
+    def warn(self, file: str, line: int, message: str) -> None:
+        self.append(DocWarning(file, line, message))
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """The JSON object of an HTML comment (empty when it is not valid JSON, which is warned)."""
+
+    data: dict[str, Any]
+    line: int
 
     @property
     def block_type(self) -> str:
-        value = self.data.get("blockType")
-        return value.lower() if isinstance(value, str) else ""
+        return str(self.data.get("blockType", "")).lower()
 
 
 @dataclass(frozen=True)
 class CodeBlock:
-    """A fenced code block: the line of its opening fence and its content lines."""
+    """A fenced code block: the line of its opening fence and its (line, text) content."""
 
     line: int
     content: list[tuple[int, str]]
@@ -64,13 +74,13 @@ class Table:
 
     section: str
     line: int
-    header: list[str]
-    rows: list[tuple[int, list[str]]]
+    header: list[str] = field(default_factory=list)
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Prose:
-    """A heading's text or one line of a paragraph, as written (inline markup kept)."""
+    """A heading or one line of a paragraph, inline markup kept."""
 
     line: int
     section: str
@@ -79,8 +89,7 @@ class Prose:
 
 @dataclass(frozen=True)
 class Link:
-    """A link of a heading, paragraph or table cell (reference links resolved): its target,
-    percent-escapes decoded, and its text without markup."""
+    """A link (reference links resolved): its decoded target and its text without markup."""
 
     line: int
     section: str
@@ -90,10 +99,9 @@ class Link:
 
 @dataclass
 class Page:
-    """What one page holds, in page order."""
+    """What one page holds, in page order; ``file`` is relative to its docs entry."""
 
-    file: str  # source path: relative to its docs entry, "/" separators
-    root_files: frozenset[str]  # every file below the docs entry, same spelling as ``file``
+    file: str
     blocks: list[CodeBlock] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     prose: list[Prose] = field(default_factory=list)
@@ -114,129 +122,66 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark").enable("table")
 
 
-def read_page(file: str, root_files: frozenset[str], text: str, sink: Sink) -> Page:
-    """The page ``file`` whose text is ``text``; its defects go to ``sink``."""
-    tokens = iter(_parser().parse(_without_front_matter(text)))
-    reader = _Reader(Page(file, root_files), sink, tokens)
-    for token in tokens:
-        reader.take(token)
-    reader.drop_pending()
-    return reader.page
-
-
-def _without_front_matter(text: str) -> str:
-    """``text`` with its YAML front matter blanked (CommonMark would read its closing ``---``
-    as a heading underline); the lines keep their numbers."""
-    lines = _NEWLINE.split(text)
-    if lines[0].strip() != "---":
-        return text
-    end = next((k for k in range(1, len(lines)) if lines[k].strip() == "---"), None)
-    if end is None:
-        return text
-    return "\n" * (end + 1) + "\n".join(lines[end + 1 :])
-
-
-class _Reader:
-    """Walks a page's block tokens in order, pairing each annotation with the code block
-    right after it (only blank lines between)."""
-
-    def __init__(self, page: Page, sink: Sink, tokens: Iterator[Token]) -> None:
-        self.page = page
-        self.sink = sink
-        self.tokens = tokens  # shared with the caller's loop: a block reads its own tokens
-        self.section = ""
-        self.pending: Annotation | None = None
-
-    def take(self, token: Token) -> None:
-        """Read one block token: an opening or a leaf; a block reads the tokens inside it."""
+def read_page(file: str, text: str, sink: Sink) -> Page:
+    """The page ``file`` whose text is ``text``; its defects go to ``sink``, never raised."""
+    page = Page(file)
+    section = ""
+    pending: Annotation | None = None
+    # Front matter blanked, keeping the line numbers: its closing "---" would underline a heading.
+    text = _FRONT_MATTER.sub(lambda m: "\n" * m[0].count("\n"), text)
+    tokens = _parser().parse(text)
+    for k, token in enumerate(tokens):
         if token.map is None:
-            return  # a closing token
-        line, end = token.map[0] + 1, token.map[1]
+            continue  # a closing token, or a table cell's opening
+        line = token.map[0] + 1
         if token.type == "fence":
-            self._fence(token, line, end)
+            lines = token.content.split("\n")
+            if lines[-1] == "":
+                lines.pop()  # the break ending the last line (absent at the page end)
+            content = [(line + 1 + n, words) for n, words in enumerate(lines)]
+            if token.map[1] - token.map[0] < len(lines) + 2:  # no closing fence line
+                sink.warn(file, line, "code block is never closed; read to the page end")
+            page.blocks.append(CodeBlock(line, content, section, pending))
+            pending = None
         elif token.type == "html_block" and token.content.lstrip().startswith("<!--"):
-            self.drop_pending()
-            self._comment(token.content, line)
-        else:
-            self.drop_pending()
-            if token.type in ("heading_open", "paragraph_open"):
-                self._text(token, line)
-            elif token.type == "table_open":
-                self._table(token, line)
+            body = token.content.split("<!--", 1)[1]
+            if "-->" not in body:
+                sink.warn(file, line, "HTML comment is never closed")
+            body = body.split("-->", 1)[0]
+            if body.strip().startswith("{"):
+                annotation = _annotation(file, body, line, sink)
+                after = next((t for t in tokens[k + 1 :] if t.map is not None), None)
+                if after is not None and after.type == "fence":
+                    pending = annotation
+                elif annotation.block_type in _EXPECTS_BLOCK:
+                    sink.warn(file, line, "annotation is not followed by a code block")
+        elif token.type == "table_open":
+            page.tables.append(Table(section, line))
+        elif token.type == "inline" and tokens[k - 1].type in ("th_open", "td_open"):
+            table = page.tables[-1]
+            if line == table.line:
+                table.header.append(token.content)
+            elif table.rows and table.rows[-1][0] == line:
+                table.rows[-1][1].append(token.content)
+            else:
+                table.rows.append((line, [token.content]))
+            page.links.extend(_links(token, line, section))
+        elif token.type == "inline":
+            if tokens[k - 1].tag == "h2":
+                section = token.content.strip().lower()
+            for n, words in enumerate(token.content.split("\n")):
+                page.prose.append(Prose(line + n, section, words.strip()))
+            page.links.extend(_links(token, line, section))
+    return page
 
-    def drop_pending(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None and pending.valid and pending.block_type in _EXPECTS_BLOCK:
-            self.sink.warn(
-                self.page.file, pending.line, "annotation is not followed by a code block"
-            )
 
-    def _fence(self, token: Token, line: int, end: int) -> None:
-        content_lines = token.content.split("\n")
-        if content_lines[-1] == "":  # the break ending the last line (absent at the page end)
-            content_lines.pop()
-        # A closed fence spans its opening line, its content and its closing line.
-        if end - (line - 1) - len(content_lines) < 2:
-            self.sink.warn(self.page.file, line, "code block is never closed; read to the page end")
-        content = [(line + 1 + k, text) for k, text in enumerate(content_lines)]
-        self.page.blocks.append(CodeBlock(line, content, self.section, self.pending))
-        self.pending = None
-
-    def _comment(self, content: str, line: int) -> None:
-        body = content[content.index("<!--") + 4 :]
-        if "-->" in body:
-            body = body[: body.index("-->")]
-        else:
-            self.sink.warn(self.page.file, line, "HTML comment is never closed")
-        if body.strip().startswith(("{", "[")):
-            self.pending = self._annotation(body, line)
-
-    def _annotation(self, body: str, line: int) -> Annotation:
-        try:
-            # strict=False: the docs' own tooling accepts line breaks inside annotation strings
-            # (concepts/errors.md has one in its "suppressions").
-            data = json.loads(body, strict=False)
-        except json.JSONDecodeError as exc:
-            message = f"annotation is not valid JSON ({exc.msg})"
-            self.sink.warn(self.page.file, line + exc.lineno - 1, message)
-            return Annotation({}, line, valid=False)
-        if not isinstance(data, dict):
-            self.sink.warn(self.page.file, line, "annotation is not a JSON object")
-            return Annotation({}, line, valid=False)
-        return Annotation(data, line, valid=True)
-
-    def _text(self, opening: Token, line: int) -> None:
-        inline = next(self.tokens)
-        if opening.type == "heading_open" and opening.tag == "h2":
-            self.section = inline.content.strip().lower()
-        for k, text in enumerate(inline.content.split("\n")):
-            self.page.prose.append(Prose(line + k, self.section, text.strip()))
-        self.page.links.extend(_links(inline, line, self.section))
-
-    def _table(self, opening: Token, line: int) -> None:
-        header: list[str] = []
-        rows: list[tuple[int, list[str]]] = []
-        cells: list[str] = []
-        row_line = line
-        for token in self._until(opening):
-            if token.type == "tr_open" and token.map is not None:
-                row_line, cells = token.map[0] + 1, []
-            elif token.type == "inline":
-                cells.append(token.content)
-                self.page.links.extend(_links(token, row_line, self.section))
-            elif token.type == "tr_close":
-                if row_line == line:  # the header row is the table's first line
-                    header = cells
-                else:
-                    rows.append((row_line, cells))
-        self.page.tables.append(Table(self.section, line, header, rows))
-
-    def _until(self, opening: Token) -> Iterator[Token]:
-        closing = opening.type.replace("_open", "_close")
-        for token in self.tokens:
-            if token.type == closing and token.level == opening.level:
-                return
-            yield token
+def _annotation(file: str, body: str, line: int, sink: Sink) -> Annotation:
+    try:
+        # strict=False: the docs' tooling accepts line breaks inside annotation strings.
+        return Annotation(json.loads(body, strict=False), line)
+    except json.JSONDecodeError as exc:
+        sink.warn(file, line + exc.lineno - 1, f"annotation is not valid JSON ({exc.msg})")
+        return Annotation({}, line)
 
 
 def _links(inline: Token, line: int, section: str) -> Iterator[Link]:
@@ -245,43 +190,30 @@ def _links(inline: Token, line: int, section: str) -> Iterator[Link]:
     for k, child in enumerate(children):
         if child.type in ("softbreak", "hardbreak"):
             line += 1
-        elif child.type in ("text", "html_inline"):
-            line += child.content.count("\n")
-        elif child.type == "link_open":
-            before = children[k - 1] if k else None
-            if before is not None and before.type == "text" and _DIRECTIVE.search(before.content):
-                continue
-            href = unquote(str(child.attrGet("href") or ""))
-            yield Link(line, section, href, _link_text(children[k + 1 :]))
-
-
-def _link_text(tokens: list[Token]) -> str:
-    parts: list[str] = []
-    for token in tokens:
-        if token.type == "link_close":
-            break
-        if token.type in ("text", "code_inline"):
-            parts.append(token.content)
-    return "".join(parts)
+        line += child.content.count("\n")  # an inline HTML tag may span lines
+        before = children[k - 1] if k else None
+        if child.type != "link_open" or (
+            before is not None and before.type == "text" and _DIRECTIVE.search(before.content)
+        ):
+            continue
+        text = []
+        for part in children[k + 1 :]:
+            if part.type == "link_close":
+                break
+            if part.type in ("text", "code_inline"):
+                text.append(part.content)
+        yield Link(line, section, unquote(str(child.attrGet("href") or "")), "".join(text))
 
 
 def check_links(page: Page, page_names: frozenset[str], sink: Sink) -> None:
-    """Warn once per relative link that resolves to no file below the page's docs entry and
-    names no page of the build (the copies in docs/graph/pages are partial, so a link into
-    the other repository's copy counts as resolved)."""
+    """Warn once per relative link whose target names no page of the build (by file name: the
+    copies in docs/graph/pages are partial, and link into each other)."""
     seen: set[str] = set()
-    base = posixpath.dirname(page.file)
     for link in page.links:
-        href = link.href
-        if _ABSOLUTE.match(href) or href in seen:
+        target = link.href.split("#", 1)[0].split("?", 1)[0]
+        if _ABSOLUTE.match(link.href) or not target or link.href in seen:
             continue
-        target = href.split("#", 1)[0].split("?", 1)[0]
-        if not target:
-            continue
-        resolved = posixpath.normpath(posixpath.join(base, target))
-        if resolved in page.root_files or posixpath.basename(target) in page_names:
-            continue
-        seen.add(href)
-        sink.warn(
-            page.file, link.line, f"relative link '{href}' resolves to no page among the docs"
-        )
+        if posixpath.basename(target) not in page_names:
+            seen.add(link.href)
+            message = f"relative link '{link.href}' resolves to no page among the docs"
+            sink.warn(page.file, link.line, message)

@@ -1,42 +1,36 @@
-"""An operation's merged facts -> its JSON Schema (draft 2020-12) contract.
-
-A contract's ``$defs`` hold ``request`` and ``response`` and every resource definition they
-reach, in two variants: ``T`` (the write side: requests, where the doc's enumerations
-constrain) and ``T.read`` (responses: types only, secrets forbidden). Objects are closed but
-accept ``@odata.*`` annotations; only an entity's key property is never null.
-"""
+"""An operation's merged facts -> its JSON Schema (draft 2020-12) contract. Its ``$defs`` hold
+``request``, ``response`` and the resource definitions they reach as ``T`` (requests: the docs'
+enumerations constrain) and ``T.read`` (answers: types only, secrets forbidden). Objects are
+closed but for ``@odata.*`` annotations; only an entity's key is never null."""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from mockgraph.build.defects import Sink
 from mockgraph.build.exchanges import Exchange
-from mockgraph.build.resources import Prop, Row, Types, prop_of
+from mockgraph.build.pages import Sink
+from mockgraph.build.resources import Prop, Row, Types, find, prop_of
 from mockgraph.build.spec import OperationSpec
-from mockgraph.build.statements import PERMISSION_ROWS, Merged, RequestSpec, ResponseSpec
+from mockgraph.build.statements import PERMISSION_ROWS, Facts, RequestSpec, ResponseSpec
 
 Json = dict[str, Any]
 
-_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-_ODATA_ANNOTATIONS: Json = {"^@odata\\.": {}}
-_INT32: Json = {"type": "integer", "minimum": -2147483648, "maximum": 2147483647}
 KIND_SCHEMAS: dict[str, Json] = {
     "string": {"type": "string"},
-    "int32": _INT32,
+    "int32": {"type": "integer", "minimum": -2147483648, "maximum": 2147483647},
     "int64": {"type": "integer", "format": "int64"},
     "boolean": {"type": "boolean"},
-    "double": {"type": "number"},
-    "date-time": {"type": "string", "format": "date-time"},
     "any": {},
 }
 _SIMILAR = re.compile(
     r"similar\s+to\s+(?:the\s+)?\**(?P<prop>\w+)\**\s+property\s+of\s+\**(?P<type>[\w.]+)\**",
     re.IGNORECASE,
 )
+_REF = re.compile(r'"#/\$defs/([^"]+)"')
 
 
 class SchemaWriter:
@@ -48,30 +42,31 @@ class SchemaWriter:
         self.case_insensitive = frozenset(case_insensitive)
         self.sink = sink
 
-    def contract(self, op: OperationSpec, facts: Merged, examples: list[Exchange]) -> Json:
+    def contract(self, op: OperationSpec, facts: Facts, examples: list[Exchange]) -> Json:
         """The contract of ``op``; where no page says what it takes or answers, a default is
         assumed and warned."""
-        defs: Json = {}
-        first = facts.sources[-1].rsplit(":", 1)
-        where = (first[0], int(first[1]))
-        request = facts.request
+        file, line = facts.sources[-1].rsplit(":", 1)
+        request, response = facts.request, facts.response
         if request is None:
-            self.sink.warn(*where, f"no page says what {op.id} takes as request body; none assumed")
+            self.sink.warn(
+                file, int(line), f"no page says what {op.id} takes as request body; none assumed"
+            )
             request = RequestSpec(body=False)
-        if request.body:
-            defs["request"] = self._request(op, request)
-        response = facts.response
         if response is None:
             default = {"POST": 201, "DELETE": 204, "PATCH": 204}.get(op.method, 200)
-            self.sink.warn(*where, f"no success status documented for {op.id}; {default} assumed")
+            self.sink.warn(
+                file, int(line), f"no success status documented for {op.id}; {default} assumed"
+            )
             response = ResponseSpec(default, None, False)
-        if response.type is not None and response.status != 204:
+        defs: Json = {}
+        if request.body:
+            defs["request"] = self._request(op, request)
+        if response.type is not None:
             defs["response"] = _response(response.type, response.collection)
-        used = self._add_definitions(defs)
-        sources = set(facts.sources) | {x.source for x in examples}
-        sources |= {self.types.resources[fqn].source for fqn in used}
+        sources = {*facts.sources, *(x.source for x in examples)}
+        sources |= {self.types[fqn].source for fqn in self._add_definitions(defs)}
         return {
-            "$schema": _DIALECT,
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"urn:mockgraph:contract:{op.id}",
             "title": f"{op.id}: {op.method} {op.path}",
             "x-mockgraph": {
@@ -79,7 +74,7 @@ class SchemaWriter:
                 "method": op.method,
                 "path": op.path,
                 "status": response.status,
-                "responseType": response.type if response.status != 204 else None,
+                "responseType": response.type,
                 "isCollection": response.collection,
                 "requestBody": request.body,
                 "permissions": facts.permissions or {key: [] for _, key in PERMISSION_ROWS},
@@ -91,8 +86,9 @@ class SchemaWriter:
 
     def _request(self, op: OperationSpec, request: RequestSpec) -> Json:
         if request.entity is None:
-            props = [self._parameter(op, row) for row in request.params]
-            return self._object(props, "write", op.required)
+            return self._object(
+                [self._parameter(op, row) for row in request.params], "write", op.required
+            )
         schema: Json = {"$ref": f"#/$defs/{request.entity}"}
         if op.entity_id_schema is not None:
             schema["properties"] = {"id": dict(op.entity_id_schema)}
@@ -102,51 +98,38 @@ class SchemaWriter:
 
     def _parameter(self, op: OperationSpec, row: Row) -> Prop:
         """An action parameter. "Similar to the **p** property of **T**" brings T.p's value
-        constraints and secrecy along, and widens int to T.p's Int64 (see the NumericDate
-        note of ``resources.prop_of``)."""
-        types = self.types
-        prop = prop_of(row, types, self.sink)
+        constraints and secrecy along, and widens int to T.p's Int64."""
+        prop = prop_of(row, self.types, self.sink)
         match = _SIMILAR.search(row.description)
-        fqn = types.find(match.group("type")) if match else None
-        target = types.resources[fqn].props.get(match.group("prop")) if match and fqn else None
-        if target is not None:
-            if target.kind == prop.kind or {target.kind, prop.kind} <= {"int32", "int64"}:
-                kind = "int64" if "int64" in (target.kind, prop.kind) else prop.kind
-                prop = replace(
-                    prop,
-                    kind=kind,
-                    secret=prop.secret or target.secret,
-                    values=prop.values or target.values,
-                    enum_type=prop.enum_type or target.enum_type,
-                )
-            else:
-                message = f"'{row.name}' is typed unlike {fqn}.{target.name}"
-                self.sink.warn(row.file, row.line, message)
-        if row.name in op.secret_parameters:
-            prop = replace(prop, secret=True)
-        return prop
+        fqn = find(self.types, match["type"]) if match else None
+        target = self.types[fqn].props.get(match["prop"]) if match and fqn else None
+        kinds = {prop.kind, target.kind} if target else set()
+        if target is not None and (len(kinds) == 1 or kinds == {"int32", "int64"}):
+            prop = replace(
+                prop,
+                kind="int64" if "int64" in kinds else prop.kind,
+                secret=prop.secret or target.secret,
+                values=prop.values or target.values,
+                enum_type=prop.enum_type or target.enum_type,
+            )
+        return replace(prop, secret=True) if row.name in op.secret_parameters else prop
 
-    def _add_definitions(self, defs: Json) -> list[str]:
-        """Add every resource definition the schemas in ``defs`` reach; the type names used."""
-        used: list[str] = []
-        queue = list(_refs(defs))
-        while queue:
-            name = queue.pop(0)
-            if name in defs:
-                continue
-            side = "read" if name.endswith(".read") else "write"
-            fqn = name[: -len(".read")] if side == "read" else name
-            defs[name] = self._object(self.types.resources[fqn].props.values(), side)
-            if fqn not in used:
-                used.append(fqn)
-            queue.extend(_refs(defs[name]))
+    def _add_definitions(self, defs: Json) -> set[str]:
+        """Add every resource definition the schemas in ``defs`` reach; the types used."""
+        used: set[str] = set()
+        while missing := set(_REF.findall(json.dumps(defs))) - set(defs):
+            for name in missing:
+                fqn = name.removesuffix(".read")
+                side = "read" if name != fqn else "write"
+                defs[name] = self._object(self.types[fqn].props.values(), side)
+                used.add(fqn)
         return used
 
     def _object(self, props: Iterable[Prop], side: str, required: Sequence[str] = ()) -> Json:
         schema: Json = {
             "type": "object",
             "properties": {p.name: self._property(p, side) for p in props},
-            "patternProperties": dict(_ODATA_ANNOTATIONS),
+            "patternProperties": {"^@odata\\.": {}},
             "additionalProperties": False,
         }
         if required:
@@ -159,8 +142,7 @@ class SchemaWriter:
         if prop.secret and side == "read":
             return {"writeOnly": True, "not": {}}
         if prop.kind == "ref":
-            suffix = ".read" if side == "read" else ""
-            item: Json = {"$ref": f"#/$defs/{prop.ref}{suffix}"}
+            item: Json = {"$ref": f"#/$defs/{prop.ref}{'.read' if side == 'read' else ''}"}
         else:
             item = dict(KIND_SCHEMAS[prop.kind])
         if prop.values and (prop.enum_type or side == "write"):
@@ -168,9 +150,7 @@ class SchemaWriter:
                 item["pattern"] = "^(" + "|".join(_any_case(v) for v in prop.values) + ")$"
                 item["description"] = f"{' or '.join(prop.values)}, in any letter case"
             else:
-                # Null is not among the documented values: a constrained member is set or
-                # left out.
-                item["enum"] = list(prop.values)
+                item["enum"] = list(prop.values)  # null is no documented value
         nullable = not prop.key
         if prop.collection:
             schema: Json = {"type": ["array", "null"] if nullable else "array", "items": item}
@@ -206,15 +186,3 @@ def _any_case(value: str) -> str:
     return "".join(
         f"[{c.upper()}{c.lower()}]" if c.upper() != c.lower() else re.escape(c) for c in value
     )
-
-
-def _refs(schema: Any) -> Iterator[str]:
-    if isinstance(schema, dict):
-        for key, value in schema.items():
-            if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
-                yield value[len("#/$defs/") :]
-            else:
-                yield from _refs(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            yield from _refs(value)

@@ -1,29 +1,26 @@
-"""The operations a build writes contracts for, and matching a request line to one of them."""
+"""The operations a build writes contracts for (from the resources' operations tables), and
+matching a request line to one of them."""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from mockgraph.http.routing import Resource
+from mockgraph.resources import RESOURCES
 
 
 @dataclass(frozen=True)
 class OperationSpec:
     """One operation: its id, HTTP method and path template (below ``/beta``; ``{name}``
-    matches any one segment), and the decisions its doc pages leave open.
-
-    ``required``: the members a request body must have, in this order. The pages never say
-    which parameters are required.
-
-    ``secret_parameters``: action parameters that carry secret material; marked ``writeOnly``
-    in the request schema even when the page does not say they cannot be read back.
-
-    ``entity_id_schema``: when the request body is the resource itself (create, replace), the
-    schema of its ``id`` member, e.g. the pattern the mock's parser enforces, so the contract
-    accepts exactly what the mock accepts. ``None``: ``id`` is typed as its resource page says.
-    """
+    matches any one segment), and the decisions its doc pages leave open: the members a request
+    body requires (the pages never say), the parameters that are secret although the page does
+    not say so, and the schema of ``id`` when the body is the resource itself (``None``: as its
+    resource page types it)."""
 
     id: str
     method: str
@@ -31,6 +28,33 @@ class OperationSpec:
     required: tuple[str, ...] = ()
     secret_parameters: frozenset[str] = frozenset()
     entity_id_schema: Mapping[str, Any] | None = None
+
+
+def operation_specs(resources: Iterable[Resource] = RESOURCES) -> list[OperationSpec]:
+    """The :class:`OperationSpec` of every operation of ``resources`` that has a contract, the
+    decisions its pages leave open read from its declaration."""
+    specs = []
+    for resource in resources:
+        for op in resource.operations:
+            if not op.contract:
+                continue
+            members = op.body.fields if op.body is not None else {}
+            specs.append(
+                OperationSpec(
+                    op.id,
+                    op.methods[0],
+                    op.path,
+                    required=tuple(name for name, f in members.items() if f.required),
+                    secret_parameters=op.secrets,
+                    entity_id_schema=resource.id_schema if "id" in members else None,
+                )
+            )
+    return specs
+
+
+def case_insensitive(resources: Iterable[Resource] = RESOURCES) -> frozenset[str]:
+    """The enumerated properties compared without regard to letter case."""
+    return frozenset(name for resource in resources for name in resource.case_insensitive)
 
 
 def _segments(path: str) -> list[str]:
@@ -65,17 +89,8 @@ def match_operation(
 
 
 def family_name(operations: Sequence[OperationSpec]) -> str:
-    """How warnings name the operations: the last fixed path segment they all share
+    """How warnings name ``operations``: the last fixed path segment they all share
     (``keySets`` for ``/trustFramework/keySets`` and everything below it), else ``listed``."""
-    shared: list[str] | None = None
-    for op in operations:
-        segments = _segments(op.path)
-        if shared is None:
-            shared = segments
-            continue
-        length = 0
-        while length < min(len(shared), len(segments)) and shared[length] == segments[length]:
-            length += 1
-        shared = shared[:length]
-    fixed = [s for s in shared or [] if not _is_variable(s)]
+    shared = os.path.commonprefix([_segments(op.path) for op in operations])
+    fixed = [s for s in shared if not _is_variable(s)]
     return fixed[-1] if fixed else "listed"

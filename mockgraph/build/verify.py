@@ -1,19 +1,8 @@
-"""Checking example files against the contracts, and the report of what was found:
-``mockgraph contracts verify [PATH...] [--replay]``.
-
-Every example file, documented (``fixtures/examples/``, shipped as ``mockgraph.examples``, the
-default) or recorded (:mod:`mockgraph.features.recording`), is checked with
-:func:`mockgraph.features.recording.check_exchange`: a success against its contract (request
-body, status, response body), an error for Graph's error body. In a documented example, a
-write-only member (``k``, ``d``, ``p``...) shown in the answer and a contract violation at a
-placeholder value are notes (doc defects), not failures. With ``replay``, every example is also
-replayed against a fresh mock (:mod:`mockgraph.build.replay`); where a documented answer differs
-from the mock's, the differences listed in :data:`KNOWN_DOC_DEFECTS` are notes too.
-
-A file that is not an example file is a failure, never an exception. Contract messages name the
-property, never its value, and replayed bodies are redacted before they are compared, so the
-report never shows a secret.
-"""
+"""``mockgraph contracts verify``: example files (documented, shipped as ``mockgraph.examples``,
+or recorded) checked against the contracts and, with ``replay``, replayed; the report. Known doc
+defects are notes, not failures: in a documented example, a write-only member in the answer, a
+contract violation at a placeholder, and the differences of :data:`KNOWN_DOC_DEFECTS`. A report
+never shows a secret (contract messages name the property; bodies are redacted)."""
 
 from __future__ import annotations
 
@@ -26,7 +15,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from mockgraph.build.replay import Replayer, is_placeholder
+from mockgraph.build.replay import is_placeholder, replay_examples
 from mockgraph.features.recording import check_exchange
 from mockgraph.http.codec import MAX_DEPTH, depth
 from mockgraph.http.contracts import Contracts, packaged
@@ -36,7 +25,7 @@ PACKAGE_EXAMPLES = "mockgraph.examples"
 WRITE_ONLY_NOTE = "doc defect: the page shows a write-only member the service never returns"
 PLACEHOLDER_NOTE = "doc placeholder, not a real value"
 #: Differences between a documented answer and the mock that are defects of the doc page:
-#: (example name, property path) -> why. Reported as notes, never as failures.
+#: (example name, property path) -> why.
 KNOWN_DOC_DEFECTS: dict[tuple[str, str], str] = {
     ("trustframeworkkeyset_generatekey", "nbf"): (
         "the page answers another nbf than its request sends"
@@ -58,21 +47,16 @@ KNOWN_DOC_DEFECTS: dict[tuple[str, str], str] = {
         "the page answers kty OCT for a PFX; its key is RSA"
     ),
 }
-#: The deepest example file accepted: a body as deep as the mock accepts, inside the file's
-#: ``request``/``response`` objects, with room to spare.
+#: The deepest example file: a body as deep as the mock accepts, inside request/response.
 MAX_FILE_DEPTH = MAX_DEPTH + 4
 
 _NUMBERED = re.compile(r"^(\d+)-")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-# --------------------------------------------------------------------------------------------
-# Findings and the report
-
-
 @dataclass(frozen=True)
 class Finding:
-    """One thing verify found in one file. ``known`` holds why it is only a note."""
+    """One thing verify found in one file; ``known`` says why it is only a note."""
 
     file: str
     #: ``file``, ``contract``, ``request contract``, ``response contract``, ``status``,
@@ -87,12 +71,11 @@ class Finding:
         return self.known is None
 
     def line(self) -> str:
-        label = "FAIL" if self.failure else "note"
         # Contract messages already quote the property path.
         shown = self.path and f"'{self.path}'" not in self.message
         place = f"{self.where} {self.path}" if shown else self.where
         suffix = f" [{self.known}]" if self.known else ""
-        return f"  {label} {place}: {self.message}{suffix}"
+        return f"  {'FAIL' if self.failure else 'note'} {place}: {self.message}{suffix}"
 
 
 @dataclass
@@ -116,27 +99,20 @@ class Report:
         return not self.failures
 
     def format(self, *, notes: bool = True) -> str:
-        """The readable report: the findings (``notes``: with the notes) file by file, then a
-        summary line."""
+        """The findings (with the notes if ``notes``) file by file, then a summary line."""
         lines: list[str] = []
         for file in self.files:
-            found = [f for f in self.findings if f.file == file and (notes or f.failure)]
+            found = [f.line() for f in self.findings if f.file == file and (notes or f.failure)]
             if found:
-                lines.append(file)
-                lines.extend(f.line() for f in found)
+                lines += [file, *found]
         failed = len({f.file for f in self.failures})
         what = "checked and replayed" if self.replayed else "checked"
-        summary = f"{len(self.files)} example file(s) {what}: "
-        if failed:
-            summary += f"{len(self.failures)} difference(s) in {failed} file(s)"
-        else:
-            summary += "no differences"
-        lines.append(summary + f", {len(self.notes)} note(s)")
+        differences = f"{len(self.failures)} difference(s) in {failed} file(s)"
+        summary = differences if failed else "no differences"
+        lines.append(
+            f"{len(self.files)} example file(s) {what}: {summary}, {len(self.notes)} note(s)"
+        )
         return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# Example files
 
 
 @dataclass(frozen=True)
@@ -146,10 +122,16 @@ class Example:
     file: str
     session: str
     data: Mapping[str, Any]
+    request: Mapping[str, Any]
+    response: Mapping[str, Any]
 
     @property
     def documented(self) -> bool:
         return self.data.get("documented") is True
+
+    @property
+    def truncated(self) -> bool:
+        return self.data.get("truncated") is True
 
     @property
     def name(self) -> str:
@@ -161,52 +143,23 @@ class Example:
         operation = self.data.get("operation")
         return operation if isinstance(operation, str) else None
 
-    @property
-    def request(self) -> Mapping[str, Any]:
-        request: Mapping[str, Any] = self.data["request"]
-        return request
-
-    @property
-    def response(self) -> Mapping[str, Any]:
-        response: Mapping[str, Any] = self.data["response"]
-        return response
-
-    @property
-    def truncated(self) -> bool:
-        return self.data.get("truncated") is True
-
-
-def _order(name: str) -> tuple[int, str]:
-    """Numbered (recorded) files first, in number order; then the others by name."""
-    match = _NUMBERED.match(name)
-    return (int(match.group(1)) if match else 1 << 62, name)
-
-
-def _sources(paths: Sequence[Path]) -> list[tuple[str, str, Traversable]]:
-    """(shown name, session, file) of every ``*.json`` in ``paths``; the shipped documented
-    examples when ``paths`` is empty. A folder without any is listed as itself."""
-    if not paths:
-        root = packaged("examples", "fixtures/examples")
-        entries = sorted(
-            (e for e in root.iterdir() if e.name.endswith(".json")), key=lambda e: _order(e.name)
-        )
-        return [(f"{PACKAGE_EXAMPLES}/{e.name}", PACKAGE_EXAMPLES, e) for e in entries]
-    found: list[tuple[str, str, Traversable]] = []
-    for path in paths:
-        if path.is_dir():
-            files = sorted(path.glob("*.json"), key=lambda p: _order(p.name))
-            found += [(str(f), str(path), f) for f in files] or [(str(path), str(path), path)]
-        else:
-            found.append((str(path), str(path.parent), path))
-    return found
-
 
 def load_examples(paths: Sequence[Path] = ()) -> tuple[list[Example], list[Finding]]:
     """The example files of ``paths`` (folders or files; default: the shipped documented
     examples), and a failure for each file that is not one and each folder without any."""
+    if paths:
+        sources: list[tuple[str, str, Traversable]] = []
+        for path in paths:
+            files = sorted(path.glob("*.json"), key=_order) if path.is_dir() else [path]
+            session = str(path if path.is_dir() else path.parent)
+            sources += [(str(f), session, f) for f in files] or [(str(path), session, path)]
+    else:
+        root = packaged("examples", "fixtures/examples").iterdir()
+        shipped = sorted((e for e in root if e.name.endswith(".json")), key=_order)
+        sources = [(f"{PACKAGE_EXAMPLES}/{e.name}", PACKAGE_EXAMPLES, e) for e in shipped]
     examples: list[Example] = []
     problems: list[Finding] = []
-    for shown, session, entry in _sources(paths):
+    for shown, session, entry in sources:
         if entry.is_dir():
             problems.append(Finding(shown, "file", "", "holds no example files (*.json)"))
             continue
@@ -220,13 +173,18 @@ def load_examples(paths: Sequence[Path] = ()) -> tuple[list[Example], list[Findi
         except RecursionError:
             problem = "is not an example file: nested too deeply"
         else:
-            shape = _shape_problem(data)
-            if shape is None:
-                examples.append(Example(shown, session, data))
+            if (shape := _shape_problem(data)) is None:
+                examples.append(Example(shown, session, data, data["request"], data["response"]))
                 continue
             problem = f"is not an example file: {shape}"
         problems.append(Finding(shown, "file", "", problem))
     return examples, problems
+
+
+def _order(entry: Traversable) -> tuple[int, str]:
+    """Numbered (recorded) files first, in number order; then the others by name."""
+    match = _NUMBERED.match(entry.name)
+    return (int(match.group(1)) if match else 1 << 62, entry.name)
 
 
 def _shape_problem(data: Any) -> str | None:
@@ -242,16 +200,12 @@ def _shape_problem(data: Any) -> str | None:
     if not isinstance(response, dict):
         return "no 'response' object"
     for part, member in ((request, "query"), (request, "headers"), (response, "headers")):
-        if part.get(member) is not None and not isinstance(part.get(member), dict):
+        if part.get(member) is not None and not isinstance(part[member], dict):
             return f"'{member}' is not an object"
     status = response.get("status")
     if not isinstance(status, int) or isinstance(status, bool):
         return "the response has no integer 'status'"
     return None
-
-
-# --------------------------------------------------------------------------------------------
-# Contract checks
 
 
 def check_example(example: Example, contracts: Contracts) -> list[Finding]:
@@ -263,17 +217,14 @@ def check_example(example: Example, contracts: Contracts) -> list[Finding]:
         message = f"there is no contract for the operation {operation!r}"
         known = None if example.documented else "checked as an exchange only"
         findings.append(Finding(example.file, "contract", "", message, known))
-    request_body = example.request.get("body")
-    response_body = example.response.get("body")
+    bodies = {"request": example.request.get("body"), "response": example.response.get("body")}
     status = example.response["status"]
-    for violation in check_exchange(contract, status, request_body, response_body):
+    for violation in check_exchange(contract, status, bodies["request"], bodies["response"]):
         known = None
-        if example.documented:
-            body = request_body if violation.side == "request" else response_body
-            if violation.write_only:
-                known = WRITE_ONLY_NOTE
-            elif is_placeholder(_at(body, violation.path)):
-                known = PLACEHOLDER_NOTE
+        if example.documented and violation.write_only:
+            known = WRITE_ONLY_NOTE
+        elif example.documented and is_placeholder(_at(bodies[violation.side], violation.path)):
+            known = PLACEHOLDER_NOTE
         where = f"{violation.side} contract"
         findings.append(Finding(example.file, where, violation.path, violation.message, known))
     return findings
@@ -281,36 +232,12 @@ def check_example(example: Example, contracts: Contracts) -> list[Finding]:
 
 def _at(body: Any, path: str) -> Any:
     """The value at a property path (``keys[0].kty``), or ``None`` where there is none."""
-    value = body
     for name, index in _PATH_PART.findall(path):
-        if index:
-            if not isinstance(value, list) or int(index) >= len(value):
-                return None
-            value = value[int(index)]
-        else:
-            if not isinstance(value, Mapping) or name not in value:
-                return None
-            value = value[name]
-    return value
-
-
-# --------------------------------------------------------------------------------------------
-# Replay and the whole run
-
-
-def replay_examples(examples: Sequence[Example], contracts: Contracts) -> list[Finding]:
-    """Where each example's replayed answer differs from the recorded one; the differences of
-    a documented answer listed in :data:`KNOWN_DOC_DEFECTS` are notes."""
-    replayer = Replayer(contracts)
-    findings: list[Finding] = []
-    for example in examples:
-        for difference in replayer.replay(example):
-            known = difference.known
-            if example.documented and difference.where == "body":
-                known = KNOWN_DOC_DEFECTS.get((example.name, difference.path))
-            where, path, message = difference.where, difference.path, difference.message
-            findings.append(Finding(example.file, where, path, message, known))
-    return findings
+        try:
+            body = body[int(index)] if index else body[name]
+        except (LookupError, TypeError):
+            return None
+    return body
 
 
 def verify(
@@ -328,5 +255,8 @@ def verify(
     for example in examples:
         findings += check_example(example, compiled)
     if replay:
-        findings += replay_examples(examples, compiled)
+        for example, (where, path, message, known) in replay_examples(examples, compiled):
+            if example.documented and where == "body":
+                known = KNOWN_DOC_DEFECTS.get((example.name, path))
+            findings.append(Finding(example.file, where, path, message, known))
     return Report(files=files, findings=findings, replayed=replay)

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from mockgraph.build import BuildResult, DocWarning, OperationSpec, build, check, write
-from mockgraph.build.table import case_insensitive, operation_specs
+from mockgraph.build.assemble import BuildResult, build, check, write
+from mockgraph.build.pages import DocWarning
+from mockgraph.build.spec import OperationSpec, case_insensitive, operation_specs
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PAGES = REPOSITORY / "tests" / "docpages"

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from mockgraph.build.defects import DocWarning, Sink
-from mockgraph.build.pages import Page, read_page
+from mockgraph.build.pages import DocWarning, Page, Sink, read_page
 
 REQUEST = '<!-- { "blockType": "request", "name": "one" } -->'
 
 
-def read(text: str, root_files: frozenset[str] = frozenset()) -> tuple[Page, list[DocWarning]]:
+def read(text: str) -> tuple[Page, list[DocWarning]]:
     sink = Sink()
-    page = read_page("api/page.md", root_files or frozenset({"api/page.md"}), text, sink)
-    return page, sink.items
+    page = read_page("api/page.md", text, sink)
+    return page, sink
 
 
 def test_front_matter_is_skipped_and_lines_keep_their_numbers() -> None:
@@ -113,9 +112,3 @@ def test_unclosed_comment_and_invalid_annotation_are_warned_at_their_lines() -> 
         (6, "HTML comment is never closed"),
         (6, "annotation is not valid JSON"),
     ]
-
-
-def test_annotation_that_is_no_object_is_warned() -> None:
-    page, warnings = read("<!-- [1, 2] -->\n```http\nGET /x\n```\n")
-    assert page.blocks[0].annotation is not None and not page.blocks[0].annotation.valid
-    assert warnings == [DocWarning("api/page.md", 1, "annotation is not a JSON object")]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockgraph.build import OperationSpec, match_operation
-from mockgraph.build.spec import family_name
-from mockgraph.build.table import operation_specs
+from mockgraph.build.spec import OperationSpec, family_name, match_operation, operation_specs
 
 #: The keySet operations as ``mockgraph contracts build`` takes them: from the operations table.
 KEYSET_OPERATIONS = tuple(operation_specs())
