@@ -1,6 +1,5 @@
-"""``create_app(config)``: the mock as a Flask app. Read it top to bottom to follow a request:
-the steps every request goes through, in order, then what answers it, then what every answer
-goes through. Nothing is created at import time."""
+"""``create_app(config)``: the mock as a Flask app. Read top to bottom, it is a request's path:
+the steps every request takes, what answers it, what every answer goes through."""
 
 from __future__ import annotations
 
@@ -32,9 +31,8 @@ log = logging.getLogger("mockgraph")
 
 
 def create_app(config: Config | None = None, *, contracts: Contracts | None = None) -> Flask:
-    """A new mockgraph app with its own state. ``contracts`` defaults to the ones shipped with
-    the package, loaded and compiled here. Raises :class:`~mockgraph.http.errors.StartupError`
-    for a configuration that cannot run (a bad state file, fault rule or CORS origin)."""
+    """A new mockgraph app with its own state (``contracts``: the shipped ones by default).
+    Raises :class:`~mockgraph.http.errors.StartupError` for a configuration that cannot run."""
     config = config or Config()
     mock = MockGraph.build(config, contracts if contracts is not None else Contracts.load())
     app = Flask("mockgraph", static_folder=None)
@@ -67,9 +65,9 @@ def create_app(config: Config | None = None, *, contracts: Contracts | None = No
 
 
 def finish(mock: MockGraph, response: Response) -> Response:
-    """What every answer goes through, in order: the mock's own answer checked against its
-    contract, the request ids and CORS headers added, the injected delay applied, then the
-    exchange journalled and recorded (never the control API's own) and logged."""
+    """The after step: the answer checked against its contract, ids and CORS headers added, the
+    injected delay applied, the exchange journalled and recorded (not the control API's) and
+    logged."""
     known = facts()
     operation = known.operation
     if mock.config.validate_responses and operation is not None and operation.contract:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -17,18 +17,14 @@ CONTROL_PATH = "/_mockgraph"
 
 @dataclass(frozen=True)
 class Config:
-    """Everything a mockgraph app is built from. Immutable: derive a new one with :meth:`replace`.
-
-    Tests and the pytest plugin pass their own; ``mockgraph serve`` builds one from its options
-    on top of :meth:`from_env`.
-    """
+    """Everything a mockgraph app is built from; immutable (derive one with :meth:`replace`).
+    ``mockgraph serve`` builds one from its options on top of :meth:`from_env`."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     #: Serve a non-loopback ``host`` and answer any ``Host`` header (``--allow-remote``).
     allow_remote: bool = False
-    #: Host names answered besides loopback names and ``host`` (a name of this machine in
-    #: /etc/hosts, say); other ``Host`` headers are refused, against DNS rebinding.
+    #: ``Host`` names answered besides loopback ones and ``host`` (others: DNS rebinding).
     allowed_hosts: tuple[str, ...] = ()
     #: Largest request body accepted; larger ones get 413.
     max_body_bytes: int = 1024 * 1024
@@ -42,11 +38,9 @@ class Config:
     check_permissions: bool = True
     #: Reject opaque (non-JWT) bearer tokens with 401.
     require_jwt: bool = False
-    #: Check a JWT's RS256 signature against the mock's own authority key, its audience and
-    #: lifetime; opaque tokens are then refused.
+    #: Check a JWT's RS256 signature (by the mock's authority), audience and lifetime.
     verify_tokens: bool = False
-    #: Apps the offline authority knows, each ``CLIENT_ID:SECRET=ROLE[,ROLE...]``; none: any
-    #: client id and secret get every application role of the operations mocked.
+    #: The offline authority's apps, ``CLIENT_ID:SECRET=ROLE[,ROLE...]``; none: any, every role.
     apps: tuple[str, ...] = ()
     #: Serve HTTPS: with the mock's own CA-signed certificate, or ``cert``/``key`` (PEM files).
     tls: bool = False
@@ -57,9 +51,8 @@ class Config:
     #: Page size of the list when ``$top`` is absent, and the largest ``$top`` accepted.
     default_page_size: int = 100
     max_page_size: int = 999
-    #: How many exchanges the request journal keeps (oldest dropped first).
+    #: How many exchanges, and how many body bytes, the journal keeps (the oldest leave first).
     journal_size: int = 1000
-    #: Most body bytes (requests and answers) the journal keeps; the oldest exchanges leave first.
     journal_bytes: int = 8 * 1024 * 1024
     #: Origins allowed by CORS: ``None`` means any ``http(s)://localhost|127.0.0.1|[::1]`` origin.
     cors_origins: tuple[str, ...] | None = None
@@ -75,7 +68,7 @@ class Config:
     state_file: Path | None = None
 
     def to_json(self) -> str:
-        """Every field as JSON (for a server's worker process): :meth:`from_json` reads it."""
+        """Every field as JSON (for a server's worker process), as :meth:`from_json` reads it."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
 
@@ -84,11 +77,10 @@ class Config:
         """The Config of :meth:`to_json`'s text."""
         raw = json.loads(text)
         for f in fields(cls):
-            kind = str(f.type)
-            if raw.get(f.name) is not None and kind.startswith("Path"):
-                raw[f.name] = Path(raw[f.name])
-            elif isinstance(raw.get(f.name), list):
+            if isinstance(raw.get(f.name), list):
                 raw[f.name] = tuple(raw[f.name])
+            elif raw.get(f.name) is not None and str(f.type).startswith("Path"):
+                raw[f.name] = Path(raw[f.name])
         return cls(**raw)
 
     def replace(self, **changes: Any) -> Config:
@@ -97,31 +89,27 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
-        """Defaults overridden by ``MOCKGRAPH_<FIELD>`` variables (booleans: 1/0, true/false)."""
+        """Defaults overridden by ``MOCKGRAPH_<FIELD>`` variables: booleans 1/0, true/false,
+        yes/no, on/off; tuples separated by ``;``; an empty number or path is ``None``."""
         env = os.environ if environ is None else environ
         changes: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"MOCKGRAPH_{f.name.upper()}")
+            kind = str(f.type).split("[")[0].split(" ")[0]
             if raw is None:
                 continue
-            changes[f.name] = _coerce(f.name, str(f.type), raw)
+            if kind == "bool" and raw.strip().lower() not in _BOOLEANS:
+                raise ValueError(f"MOCKGRAPH_{f.name.upper()} must be a boolean, not {raw!r}")
+            changes[f.name] = _FROM_TEXT.get(kind, str)(raw)
         return cls(**changes)
 
 
-def _coerce(name: str, type_name: str, raw: str) -> Any:
-    if type_name == "bool":
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ValueError(f"MOCKGRAPH_{name.upper()} must be a boolean, not {raw!r}")
-    if type_name == "int":
-        return int(raw)
-    if type_name.startswith("float"):
-        return float(raw) if raw.strip() else None
-    if type_name.startswith("Path"):
-        return Path(raw) if raw else None
-    if type_name.startswith("tuple"):
-        return tuple(part.strip() for part in raw.split(";") if part.strip())
-    return raw
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOLEANS |= {"0": False, "false": False, "no": False, "off": False}
+_FROM_TEXT: dict[str, Callable[[str], Any]] = {
+    "bool": lambda raw: _BOOLEANS[raw.strip().lower()],
+    "int": int,
+    "float": lambda raw: float(raw) if raw.strip() else None,
+    "Path": lambda raw: Path(raw) if raw else None,
+    "tuple": lambda raw: tuple(part.strip() for part in raw.split(";") if part.strip()),
+}

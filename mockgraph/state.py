@@ -1,7 +1,5 @@
-"""What one app holds, built once by ``create_app`` and hung off it as
-``app.extensions["mockgraph"]`` (never a module global, so apps never share state): its config,
-contracts, clock and stores, and the parts that keep state of their own (journal, fault
-counters, durable state, recorder)."""
+"""What one app holds, built by ``create_app`` and hung off it (``app.extensions["mockgraph"]``,
+never a module global): config, contracts, clock, stores, and the parts with state of their own."""
 
 from __future__ import annotations
 
@@ -33,8 +31,7 @@ EXTENSION = "mockgraph"
 
 @dataclass
 class MockGraph:
-    """The per-app bundle. The stores are the only state a client changes; ``seed`` is what
-    they hold at start and after a reset."""
+    """The per-app bundle; ``seed`` is what the stores hold at start and after a reset."""
 
     config: Config
     contracts: Contracts
@@ -58,12 +55,13 @@ class MockGraph:
     def build(
         cls, config: Config, contracts: Contracts, resources: tuple[Resource, ...] = RESOURCES
     ) -> MockGraph:
-        """Everything an app of ``config`` holds. Raises :class:`StartupError` for a bad state
-        file, fault rule, CORS origin or recording folder."""
+        """Everything an app of ``config`` holds; :class:`StartupError` for a bad state file,
+        fault rule, CORS origin or recording folder."""
         lock = threading.RLock()  # one lock for every store: a state file is one snapshot
         operations = {op.id: op for r in resources for op in r.operations}
-        names = None if config.allow_remote else (config.host, *config.allowed_hosts)
         permissions = permission_table(operations.values(), contracts)
+        roles = (r for p in permissions.values() for r in p.application)
+        authority = Authority.from_config(config.apps, roles)
         mock = cls(
             config=config,
             contracts=contracts,
@@ -72,45 +70,36 @@ class MockGraph:
             stores={r.name: r.new_store(lock) for r in resources},
             operations=operations,
             permissions=permissions,
-            claims=ClaimsMemo(),
-            authority=Authority.from_config(
-                config.apps, (r for p in permissions.values() for r in p.application)
-            ),
-            hosts=HostPolicy(names),
+            claims=ClaimsMemo(key=authority.key.public_key() if config.verify_tokens else None),
+            hosts=HostPolicy(None if config.allow_remote else (config.host, *config.allowed_hosts)),
             cors=OriginPolicy.from_config(config.cors_origins),
             journal=Journal(config.journal_size, config.journal_bytes),
             faults=Faults.from_config(config.faults, operations),
+            authority=authority,
+            seed=load_file(config.state, resources) if config.state is not None else {},
+            recorder=Recorder(Path(config.record_dir)) if config.record_dir is not None else None,
+            log=RequestLog(config.log) if config.log is not None else None,
         )
-        if config.state is not None:
-            mock.seed = load_file(config.state, resources)
         if config.state_file is not None:
             mock.persistence = Persistence(Path(config.state_file), resources, mock.stores)
             mock.persistence.start(mock.seed)
         else:
             mock.load(mock.seed)
-        if config.verify_tokens:
-            mock.claims = ClaimsMemo(key=mock.authority.key.public_key())
-        if config.log is not None:
-            mock.log = RequestLog(config.log)
-        if config.record_dir is not None:
-            mock.recorder = Recorder(Path(config.record_dir))
         return mock
 
     @property
     def all_secrets(self) -> frozenset[str]:
-        """Every body member an operation declares secret: redacted where the operation is
-        not known (a ``$batch`` envelope, an unknown path)."""
+        """Every operation's secret members: redacted where the operation is not known."""
         return frozenset(s for op in self.operations.values() for s in op.secrets)
 
     def load(self, items: Items) -> None:
-        """Replace every store's items with ``items`` (by resource name; absent: none)."""
+        """Replace every store's items with ``items`` (by resource name)."""
         with next(iter(self.stores.values())).lock:
             for name, store in self.stores.items():
                 store.load(items.get(name, ()))
 
     def reset(self) -> None:
-        """The stores back to how the app started (``Config.state``), the clock as configured,
-        the journal cleared and the fault counters from zero; rules and settings stay."""
+        """Stores, clock, journal and fault counters as the app started; rules stay."""
         self.load(self.seed)
         self.clock.reset()
         self.journal.clear()
@@ -121,7 +110,7 @@ class MockGraph:
         return document({name: list(store) for name, store in self.stores.items()}, self.resources)
 
     def close(self) -> None:
-        """Give back what the app holds outside the process (the state file's lock)."""
+        """Release the state file's lock."""
         if self.persistence is not None:
             self.persistence.close()
 

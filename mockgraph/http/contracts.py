@@ -1,14 +1,9 @@
-"""The JSON Schema contracts of ``schemas/`` (one per operation, generated from the Graph doc
-pages): loaded and compiled once per app, then used to check request bodies (one message naming
-the property path) and the mock's own answers.
+"""The JSON Schema contracts of ``schemas/`` (one per operation, generated from the doc pages),
+compiled once per app to check request bodies and the mock's own answers.
 
-Two engines, paired so that they cannot disagree: ``jsonschema_rs`` (compiled, so checking
-every request and answer costs next to nothing) gives every verdict; ``jsonschema``, the
-reference validator, only words the message of a body already refused, picking the most
-relevant error with ``best_match``. Patterns are ECMA-262 regexes for both (``$`` is the end
-of the string; :func:`ecma_pattern` gives Python's ``re`` that meaning), and
-``tests/http/test_contracts.py`` checks that the two agree on any body. Library exception
-types never leave this module.
+``jsonschema_rs`` (compiled, so checking costs next to nothing) gives every verdict; the reference
+validator ``jsonschema`` words the message of a refused body (``best_match``); both read patterns
+as ECMA-262 regexes. Library exception types never leave this module.
 """
 
 from __future__ import annotations
@@ -29,35 +24,16 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from mockgraph.http.errors import BadRequest
 
-_TYPE_WORDS = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "array": "an array",
-    "object": "an object",
-    "null": "null",
-}
+_ESCAPE_CLASS_OR_DOLLAR = re.compile(r"\\.|\[(?:\\.|[^\]\\])*\]|\$")
+_NO_MATCH = "The value does not match its contract."
 
 
 @lru_cache(maxsize=64)
 def ecma_pattern(pattern: str) -> re.Pattern[str]:
-    """``pattern`` compiled for Python's ``re`` with ECMA-262's meaning of ``$`` (the end of the
-    string; in ``re`` it also matches before a final newline)."""
-    out, in_class, escaped = [], False, False
-    for char in pattern:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "[":
-            in_class = True
-        elif char == "]":
-            in_class = False
-        elif char == "$" and not in_class:
-            char = r"\Z"
-        out.append(char)
-    return re.compile("".join(out))
+    """``pattern`` for Python's ``re``, a ``$`` outside a class meaning the end of the string."""
+    return re.compile(
+        _ESCAPE_CLASS_OR_DOLLAR.sub(lambda m: r"\Z" if m[0] == "$" else m[0], pattern)
+    )
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
@@ -83,22 +59,20 @@ class Check:
         return bool(self._verdict.is_valid(instance))
 
     def problems(self, instance: Any) -> list[tuple[str, str]]:
-        """Every way ``instance`` breaks the definition, as (property path, message) pairs,
-        sorted; empty when it is valid."""
+        """Every way ``instance`` breaks the definition, as sorted (property path, message)."""
         if self.is_valid(instance):
             return []
-        found = {
-            (property_path(e.absolute_path), describe(e))
-            for e in self._reference.iter_errors(instance)
-        }
-        return sorted(found) or [("", "The value does not match its contract.")]
+        errors = self._reference.iter_errors(instance)
+        return sorted({(property_path(e.absolute_path), describe(e)) for e in errors}) or [
+            ("", _NO_MATCH)
+        ]
 
     def first_problem(self, instance: Any) -> str | None:
         """The one message for a refused ``instance`` (``best_match``), or ``None``."""
         if self.is_valid(instance):
             return None
         error = best_match(self._reference.iter_errors(instance))
-        return describe(error) if error is not None else "The value does not match its contract."
+        return describe(error) if error is not None else _NO_MATCH
 
 
 @dataclass(frozen=True)
@@ -113,104 +87,80 @@ class Contract:
     request: Check | None
     response: Check | None
     permissions: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    examples: tuple[str, ...] = ()
 
     def check_request(self, body: Any) -> None:
-        """Raise :class:`BadRequest` with one message naming the first offending property."""
+        """Raise :class:`BadRequest` naming the first offending property of ``body``."""
         problem = self.request.first_problem(body) if self.request is not None else None
         if problem is not None:
             raise BadRequest(problem)
 
     def response_problems(self, body: Any) -> list[tuple[str, str]]:
         """Every way ``body`` breaks the response contract, as (property path, message)."""
-        if self.response is None:
-            return (
-                [] if body is None else [("", "The operation answers no body, but one was sent.")]
-            )
-        return self.response.problems(body)
+        if self.response is not None:
+            return self.response.problems(body)
+        return [] if body is None else [("", "The operation answers no body, but one was sent.")]
 
 
 def property_path(parts: Iterable[str | int]) -> str:
     """``["keys", 0, "exp"]`` -> ``"keys[0].exp"``."""
     out = ""
     for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else part
     return out
 
 
 def describe(error: ValidationError) -> str:
     """One sentence for a validation error. Never quotes the offending value: it may be a
     secret (``k``, ``d``, ``password``...)."""
-    path = list(error.absolute_path)
-    where = property_path(path)
-    kind, instance = error.validator, error.instance
+    path, kind, instance = list(error.absolute_path), error.validator, error.instance
     value: Any = error.validator_value
     schema: Any = error.schema if isinstance(error.schema, dict) else {}
     if kind == "required" and isinstance(instance, dict):
-        missing = [n for n in value if n not in instance]
-        return (
-            f"The property '{property_path([*path, missing[0] if missing else '?'])}' is required."
-        )
+        missing = next((n for n in value if n not in instance), "?")
+        return f"The property '{property_path([*path, missing])}' is required."
     if kind == "additionalProperties" and isinstance(instance, dict):
-        known = set(schema.get("properties", {}))
-        extra = sorted(
-            str(n) for n in instance if n not in known and not str(n).startswith("@odata.")
-        )
+        known = schema.get("properties", {})
+        extra = sorted(n for n in instance if n not in known and not n.startswith("@odata."))
         name = property_path([*path, extra[0] if extra else "?"])
         return f"The property '{name}' does not exist on this resource."
-    subject = f"The property '{where}'" if where else "The request body"
+    subject = f"The property '{property_path(path)}'" if path else "The request body"
     if kind == "type":
         names = value if isinstance(value, list) else [value]
-        return f"{subject} must be {' or '.join(_TYPE_WORDS.get(str(n), str(n)) for n in names)}."
+        words = [n if n == "null" else ("an " if n[0] in "aeiou" else "a ") + n for n in names]
+        return f"{subject} must be {' or '.join(words)}."
     if kind == "enum":
         return f"{subject} must be one of: {', '.join(str(v) for v in value)}."
     if kind == "pattern":
         hint = schema.get("description") or "a value of the documented form"
         return f"{subject} has an invalid value; expected {hint}."
-    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
-        return f"{subject} is out of range."
     if kind == "not" and schema.get("writeOnly"):
         return f"{subject} is write-only and must not be read back."
-    if kind in {"minLength", "maxLength", "minItems", "maxItems"}:
-        return f"{subject} has an invalid length."
     return f"{subject} is invalid ({kind})."
 
 
-class Contracts(Mapping[str, Contract]):
+class Contracts(dict[str, Contract]):
     """Every operation's contract by operation id, compiled once at app creation."""
 
-    def __init__(self, contracts: Iterable[Contract]) -> None:
-        self._by_op = {c.operation: c for c in contracts}
-
-    def __getitem__(self, operation: str) -> Contract:
-        return self._by_op[operation]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._by_op)
-
-    def __len__(self) -> int:
-        return len(self._by_op)
+    def __init__(self, contracts: Iterable[Contract] = ()) -> None:
+        super().__init__((c.operation, c) for c in contracts)
 
     @classmethod
     def load(cls, directory: Path | Traversable | None = None) -> Contracts:
         """The ``*.json`` contracts of ``directory`` (default: the ones shipped with the
-        package). A contract of another folder that is not a valid schema raises
-        ``ValueError``; the shipped ones are checked by the build and the tests."""
+        package); one of another folder that is not a valid schema raises ``ValueError``."""
         root = directory if directory is not None else packaged("schemas", "schemas")
-        loaded = []
-        for entry in sorted(root.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(".json"):
-                schema = json.loads(entry.read_text(encoding="utf-8"))
-                loaded.append(compile_contract(schema, check=directory is not None))
-        return cls(loaded)
+        entries = sorted(
+            (e for e in root.iterdir() if e.name.endswith(".json")), key=lambda e: e.name
+        )
+        return cls(
+            compile_contract(json.loads(e.read_text(encoding="utf-8")), check=directory is not None)
+            for e in entries
+        )
 
 
 def packaged(subpackage: str, source_dir: str) -> Traversable:
-    """Data shipped as ``mockgraph.<subpackage>``, or, imported from a source checkout that is
-    not installed, the checkout's top-level ``source_dir``."""
+    """Data shipped as ``mockgraph.<subpackage>``, or the top-level ``source_dir`` of a source
+    checkout that is not installed."""
     try:
         return resources.files(f"mockgraph.{subpackage}")
     except ModuleNotFoundError:
@@ -218,8 +168,8 @@ def packaged(subpackage: str, source_dir: str) -> Traversable:
 
 
 def compile_contract(schema: Mapping[str, Any], *, check: bool = True) -> Contract:
-    """The :class:`Contract` of one contract document; with ``check``, first check it is a
-    valid 2020-12 schema (``ValueError`` if not)."""
+    """The :class:`Contract` of one contract document; with ``check``, ``ValueError`` if it is
+    not a valid 2020-12 schema."""
     if check:
         try:
             Draft202012Validator.check_schema(schema)
@@ -228,9 +178,8 @@ def compile_contract(schema: Mapping[str, Any], *, check: bool = True) -> Contra
     meta, defs = schema["x-mockgraph"], schema.get("$defs", {})
 
     def definition(name: str) -> Check | None:
-        if name not in defs:
-            return None
-        return Check({"$schema": schema["$schema"], "$defs": defs, "$ref": f"#/$defs/{name}"})
+        ref = {"$schema": schema["$schema"], "$defs": defs, "$ref": f"#/$defs/{name}"}
+        return Check(ref) if name in defs else None
 
     return Contract(
         operation=meta["operation"],
@@ -241,5 +190,4 @@ def compile_contract(schema: Mapping[str, Any], *, check: bool = True) -> Contra
         request=definition("request"),
         response=definition("response"),
         permissions=meta.get("permissions", {}),
-        examples=tuple(meta.get("examples", ())),
     )

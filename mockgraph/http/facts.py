@@ -1,5 +1,5 @@
-"""What the app knows of the request being answered: one typed :class:`Facts` object, made by
-the first request step and read by every later one (``g.facts``)."""
+"""What the app knows of the request being answered: one typed :class:`Facts`, made by the first
+request step and read by every later one (``g.facts``)."""
 
 from __future__ import annotations
 
@@ -12,36 +12,31 @@ from flask import g, has_request_context
 if TYPE_CHECKING:
     from mockgraph.http.routing import Operation
 
-
-#: The environ key of a ``$batch`` item's request: the batch's own facts (its items' injected
-#: delays add up there).
+#: The environ key of a ``$batch`` item's request: the batch's own facts (delays add up there).
 BATCH_FACTS = "mockgraph.batch"
-#: The environ key of a server that can hold an answer back without holding a thread: it sets
-#: it to ``0.0``, and the app writes there the seconds to wait instead of sleeping.
+#: The environ key of a server that holds an answer back without a thread: it sets ``0.0``,
+#: the app writes there the seconds to wait instead of sleeping.
 DELAY_KEY = "mockgraph.delay"
-#: The environ key of a server that could not read the request's body: ``timeout`` (it came
-#: too slowly) or ``framing`` (broken chunked encoding). The app answers 408 or 400.
+#: The environ key of a server that could not read the body: ``timeout`` (408) or ``framing``.
 BODY_PROBLEM = "mockgraph.body_problem"
 
 
 @dataclass(slots=True)
 class Facts:
-    """One request's facts. ``operation`` is ``None`` outside the resources' tables (the
-    control API, ``$batch``, an unknown path)."""
+    """One request's facts; ``operation`` is ``None`` outside the resources' tables."""
 
     started: float  #: ``time.perf_counter()`` at arrival
-    arrived: float  #: wall clock at arrival (seconds since the epoch)
+    arrived: float  #: wall clock at arrival
     request_id: str
     client_request_id: str
     operation: Operation | None = None
-    #: The value a JSON answer was rendered from: checked against the contract, kept by the
-    #: recorder, never decoded again.
+    #: The value a JSON answer was rendered from (checked, recorded, never decoded again).
     answer: Any = None
-    #: Where the answer breaks its own contract (a bug of the mock, journalled and logged).
+    #: Where the answer breaks its own contract (a bug of the mock).
     violations: tuple[str, ...] = ()
-    #: The fault injected into this request (see ``features.faults``), as the journal shows it.
+    #: The fault injected into this request, as the journal shows it.
     fault: dict[str, Any] | None = None
-    #: Seconds the answer is held back by injected latency (a batch's items add theirs up).
+    #: Seconds the answer is held back by injected latency.
     delay: float = 0.0
 
 
@@ -51,14 +46,12 @@ def new_request_id() -> str:
 
 
 def facts() -> Facts:
-    """The facts of the request being answered (the first request step made them)."""
+    """The facts of the request being answered."""
     found: Facts = g.facts
     return found
 
 
 def facts_or_none() -> Facts | None:
     """:func:`facts`, or ``None`` outside a request or before the first step ran."""
-    if not has_request_context():
-        return None
-    found: Facts | None = g.get("facts")
+    found: Facts | None = g.get("facts") if has_request_context() else None
     return found

@@ -1,11 +1,12 @@
-"""The first request step: the request's :class:`~mockgraph.http.facts.Facts` made, and what
-no part of the mock can answer refused before routing: a foreign ``Host`` (DNS rebinding), a
-path starting with ``//``, a URL or query string that is not UTF-8, a ``client-request-id``
-that is not printable ASCII, a body over the size limit."""
+"""The first request step: the request's :class:`~mockgraph.http.facts.Facts` made, and what no
+part of the mock can answer refused before routing: a foreign ``Host`` (DNS rebinding), a path
+starting with ``//``, a URL or query string that is not UTF-8, a ``client-request-id`` that is
+not printable ASCII, a body over the size limit or not received whole."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -20,14 +21,14 @@ from mockgraph.http.facts import BODY_PROBLEM, Facts, new_request_id
 if TYPE_CHECKING:
     from mockgraph.http.routing import Operation
 
-#: Host names that always reach a loopback server, besides loopback addresses.
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+_HOST = re.compile(r"(?:\[(?P<v6>[^\]]*)\]|(?P<name>[^:\[\]]*))(?::\d*)?\Z")
 
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` (and its subdomains, RFC 6761), 127.0.0.0/8 and ``::1``."""
     name = host.strip("[]").lower().rstrip(".")
-    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(name).is_loopback
@@ -36,16 +37,16 @@ def is_loopback(host: str) -> bool:
 
 
 def host_name(host_header: str) -> str:
-    """``example.com:8000`` -> ``example.com``; ``[::1]:8000`` -> ``::1``."""
-    if host_header.startswith("["):
-        return host_header[1 : host_header.find("]")] if "]" in host_header else host_header
-    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+    """``example.com:8000`` -> ``example.com``; ``[::1]:8000`` -> ``::1``; a header of
+    another form (``[::1].evil.example``) is returned whole."""
+    if (match := _HOST.match(host_header)) is None:
+        return host_header
+    return match["name"] if match["v6"] is None else match["v6"]
 
 
 class HostPolicy:
-    """Which ``Host`` headers the server answers: loopback names and addresses, plus the
-    names given (the configured host); ``None`` names: any host (a server reachable from the
-    network by choice)."""
+    """The ``Host`` headers answered: loopback names and addresses, and ``names``; any host
+    when ``names`` is ``None`` (a server reachable from the network by choice)."""
 
     def __init__(self, names: Iterable[str] | None) -> None:
         self.names = None if names is None else frozenset(n.strip("[]").lower() for n in names)
@@ -53,22 +54,17 @@ class HostPolicy:
     def allows(self, host_header: str | None) -> bool:
         if self.names is None:
             return True
-        if not host_header:
-            return False
-        name = host_name(host_header)
-        return is_loopback(name) or name.lower() in self.names
+        name = host_name(host_header or "")
+        return bool(host_header) and (is_loopback(name) or name.lower() in self.names)
 
 
 def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes: int) -> None:
-    """Make the request's facts (``g.facts``: its ids, its operation among ``operations``),
-    then refuse what nothing may answer."""
+    """Make the request's facts (``g.facts``), then refuse what nothing may answer."""
     environ = request.environ
     path = environ.get("PATH_INFO", "")
-    # werkzeug's router strips extra leading slashes before matching: "//beta/x" would be
-    # answered as "/beta/x". Graph has no such URL.
+    # werkzeug's router would answer "//beta/x" as "/beta/x"; Graph has no such URL.
     foreign_path = path.startswith("//")
     request_id = new_request_id()
-    client_request_id = environ.get("HTTP_CLIENT_REQUEST_ID")
     g.facts = Facts(
         started=time.perf_counter(),
         arrived=time.time(),
@@ -76,6 +72,7 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
         client_request_id=request_id,
         operation=None if foreign_path else operations.get(request.endpoint or ""),
     )
+    client_request_id = environ.get("HTTP_CLIENT_REQUEST_ID")
     if client_request_id is not None:
         if not (client_request_id.isascii() and client_request_id.isprintable()):
             raise BadRequest("The header 'client-request-id' must be printable ASCII text.")
@@ -85,13 +82,9 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
     if foreign_path:
         raise NotFound()
     _check_utf8(path, "The request URL")
-    query = environ.get("QUERY_STRING", "")
-    if query:
-        for part in query.split("&"):
-            name = part.split("=", 1)[0]
-            _check_utf8(part, f"The query option '{_shown(name)}'", percent=True)
-    length = request.content_length
-    if length is not None and length > max_body_bytes:
+    for part in filter(None, environ.get("QUERY_STRING", "").split("&")):
+        _check_utf8(part, f"The query option '{_shown(part.split('=', 1)[0])}'", percent=True)
+    if request.content_length is not None and request.content_length > max_body_bytes:
         raise PayloadTooLarge(f"The request body is larger than {max_body_bytes} bytes.")
     problem = environ.get(BODY_PROBLEM)
     if problem == "timeout":

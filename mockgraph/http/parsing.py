@@ -1,7 +1,6 @@
 """Request bodies -> typed values: the body read as JSON (size, content type, the one codec),
-then a marshmallow schema that types it. Every problem is a
-:class:`~mockgraph.http.errors.GraphError` (400, 413 or 415) naming the property path;
-marshmallow's and the codec's exceptions never leave this module."""
+then typed by a marshmallow schema. Every problem is a GraphError (400, 413 or 415) naming the
+property path; marshmallow's and the codec's exceptions never leave this module."""
 
 from __future__ import annotations
 
@@ -15,8 +14,6 @@ from mockgraph.http.codec import JsonProblem, decode
 from mockgraph.http.contracts import property_path
 from mockgraph.http.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
-INT64 = validate.Range(min=-(2**63), max=2**63 - 1, error="out of range")
-
 
 def is_json(content_type: str | None) -> bool:
     """Whether a content type is JSON (``application/json`` or ``*+json``, any parameters)."""
@@ -25,13 +22,9 @@ def is_json(content_type: str | None) -> bool:
 
 
 def read_json(req: Request, limit: int) -> Any:
-    """The JSON value of a request body that must be JSON.
-
-    Raises :class:`PayloadTooLarge` over ``limit`` bytes, :class:`UnsupportedMediaType` when
-    the content type is not JSON, :class:`BadRequest` for an empty body or one the codec
-    refuses (invalid UTF-8 or Unicode, invalid JSON, nesting too deep)."""
-    if req.content_length is not None and req.content_length > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    """The JSON value of a request body that must be JSON. Raises :class:`PayloadTooLarge` over
+    ``limit`` bytes, :class:`UnsupportedMediaType` for another content type, and
+    :class:`BadRequest` for an empty body or one the codec refuses."""
     data = req.get_data(cache=True)
     if len(data) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
@@ -54,8 +47,8 @@ def read_object(req: Request, limit: int) -> dict[str, Any]:
 
 
 class GraphSchema(Schema):
-    """A closed schema (unknown members are refused) that ignores OData annotations such as
-    ``@odata.type``, which SDKs send."""
+    """A closed schema (unknown members refused) that ignores the OData annotations SDKs send
+    (``@odata.type``)."""
 
     class Meta:
         unknown = RAISE
@@ -68,8 +61,7 @@ class GraphSchema(Schema):
 
 
 class JsonInteger(fields.Integer):
-    """An integer as JSON Schema counts them: ``5`` and ``5.0`` (the contract accepts both),
-    never ``"5"``, ``5.5`` or ``true``."""
+    """An integer as JSON Schema counts them: ``5`` and ``5.0``, not ``"5"``, ``5.5``, ``true``."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, float) and value.is_integer():
@@ -79,7 +71,8 @@ class JsonInteger(fields.Integer):
 
 def int64() -> fields.Integer:
     """An optional Int64 member (``nbf``, ``exp``)."""
-    return JsonInteger(strict=True, allow_none=True, load_default=None, validate=INT64)
+    bounds = validate.Range(min=-(2**63), max=2**63 - 1, error="out of range")
+    return JsonInteger(strict=True, allow_none=True, load_default=None, validate=bounds)
 
 
 def load(schema: Schema, body: Mapping[str, Any]) -> Any:
@@ -92,11 +85,11 @@ def load(schema: Schema, body: Mapping[str, Any]) -> Any:
 
 def first_error(messages: Any, path: tuple[str | int, ...] = ()) -> tuple[str, str]:
     """The first of marshmallow's error messages, in order: its property path and its text."""
-    if isinstance(messages, dict):
-        for key in sorted(messages, key=str):
-            return first_error(messages[key], path if key == "_schema" else (*path, key))
+    if isinstance(messages, dict) and messages:
+        key = min(messages, key=str)
+        return first_error(messages[key], path if key == "_schema" else (*path, key))
     if isinstance(messages, list) and messages:
-        if isinstance(messages[0], (dict, list)):
+        if isinstance(messages[0], dict | list):
             return first_error(messages[0], path)
         return property_path(path), str(messages[0]).rstrip(".")
     return property_path(path), "is invalid"

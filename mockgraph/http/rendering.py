@@ -13,7 +13,6 @@ from mockgraph.config import BASE_PATH
 from mockgraph.http.codec import encode
 from mockgraph.http.facts import facts_or_none
 
-#: Graph's content type for OData answers.
 JSON_TYPE = (
     "application/json; odata.metadata=minimal; odata.streaming=true; "
     "IEEE754Compatible=false; charset=utf-8"
@@ -21,8 +20,7 @@ JSON_TYPE = (
 
 
 class GraphResponse(Response):
-    """Flask's response without a default content type: an answer has the type it is given,
-    and a ``204`` none at all (Flask's default would label it ``text/html``)."""
+    """Flask's response without a default content type (a ``204`` has none)."""
 
     default_mimetype = None
 
@@ -30,8 +28,8 @@ class GraphResponse(Response):
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> GraphResponse:
-    """A JSON answer with Graph's content type. The body value is kept in the request's facts,
-    so the contract check and the recorder need not decode it again."""
+    """A JSON answer with Graph's content type; the body is kept in the request's facts for the
+    contract check and the recorder."""
     known = facts_or_none()
     if known is not None:
         known.answer = body
@@ -49,8 +47,8 @@ def no_content(headers: Mapping[str, str] | None = None) -> GraphResponse:
 
 
 def service_root(req: Request) -> str:
-    """``scheme://host[:port]/beta`` as the client addressed the mock (its ``Host`` was
-    checked on arrival): links in answers lead back to this server, over the same scheme."""
+    """``scheme://host[:port]/beta`` as the client addressed the mock (``Host`` was checked on
+    arrival), so links in answers lead back to it."""
     return f"{req.scheme}://{req.host}{BASE_PATH}"
 
 
@@ -60,6 +58,6 @@ def context_url(root: str, fragment: str) -> str:
 
 
 def entity_location(collection: str, item_id: str) -> str:
-    """A create answer's ``Location``: ``<collection>('<id>')``, the OData key form relative to
-    the service root, quotes doubled as OData escapes them (the create page's example)."""
+    """A create answer's ``Location`` (the create page's example): ``<collection>('<id>')``
+    relative to the service root, quotes doubled."""
     return f"{collection}('" + quote(item_id.replace("'", "''"), safe="_.-") + "')"

@@ -1,11 +1,10 @@
-"""Operations tables -> Flask routes. A resource declares each of its operations once, as an
-:class:`Operation` (id, methods, URL, view, body schema, whether it may block, its secrets);
-routing, auth, faults, the OpenAPI document, the journal, the recorder, redaction and the
-server all read that one declaration.
+"""Operations tables -> Flask routes. A resource declares each operation once, as an
+:class:`Operation`; routing, auth, faults, OpenAPI, the journal, the recorder, redaction and the
+server all read that declaration.
 
-Each operation answers under every URL form Graph accepts for it: an item segment ``/{id}``
-also in the OData key form ``('{id}')``; an action also under its namespaced name
-(``microsoft.graph.generateKey``); a function also in call form (``getActiveKey()``).
+An operation answers under every URL form Graph accepts: an item segment ``/{id}`` also as the
+OData key ``('{id}')``; an action also under ``microsoft.graph.<name>``; a function also in call
+form (``getActiveKey()``).
 """
 
 from __future__ import annotations
@@ -22,32 +21,24 @@ from werkzeug.routing import BaseConverter
 
 from mockgraph.config import BASE_PATH
 from mockgraph.http import parsing
-from mockgraph.http.facts import facts
 from mockgraph.http.rendering import service_root
 
 if TYPE_CHECKING:
     from mockgraph.state import MockGraph
 
-#: A view: the call's facts -> the answer. Views raise GraphError for every refusal.
-View = Callable[["Call"], Response]
-_PARAMETER = re.compile(r"/\{(\w+)\}")
-
 
 @dataclass(frozen=True)
 class Operation:
-    """One operation of a resource, declared once.
-
-    ``path`` is the doc page's URL below ``/beta`` (``/trustFramework/keySets/{id}``) and
-    ``id`` its contract's name. ``body`` types a JSON body (checked against the contract
-    first). ``kind`` ``action`` or ``function`` adds the namespaced and call forms. ``blocking``
-    marks work that may wait (key generation, key derivation): the server never runs it on
-    its event loop. ``secrets`` names body members to redact beyond the key secrets.
-    ``contract`` is false for reads the docs give no example of (no ``schemas/`` file)."""
+    """One operation of a resource: ``id`` names its contract, ``path`` is the doc page's URL
+    below ``/beta``. ``body`` types a JSON body (after the contract check); ``blocking`` work
+    (key generation, key derivation) never runs on the server's event loop; ``secrets`` are
+    body members to redact; ``query`` the options it takes and ``select`` what ``$select`` may
+    name; ``contract`` is false for reads the docs give no example of."""
 
     id: str
     methods: tuple[str, ...]
     path: str
-    view: View
+    view: Callable[[Call], Response]
     body: Schema | None = None
     kind: Literal["entity", "action", "function"] = "entity"
     blocking: bool = False
@@ -62,36 +53,29 @@ class Operation:
         return all(m in {"GET", "HEAD"} for m in self.methods)
 
     def rules(self) -> list[str]:
-        """The werkzeug URL rules of every form of :attr:`path`, below ``/beta``."""
+        """The werkzeug URL rules of every form of :attr:`path`."""
+        stem, name = self.path, ""
+        if self.kind != "entity":
+            stem, name = self.path.rsplit("/", 1)
         forms = [""]
-        for index, piece in enumerate(re.split(r"(/\{\w+\})", self.path)):
-            if not piece:
-                continue
-            if index % 2 == 0:
-                forms = [f + piece for f in forms]
+        for index, piece in enumerate(re.split(r"/\{(\w+)\}", stem)):
+            if index % 2:
+                forms = [f + s for f in forms for s in (f"/<{piece}>", f"(<odatakey:{piece}>)")]
             else:
-                name = piece[2:-1]
-                forms = [f + s for f in forms for s in (f"/<{name}>", f"(<odatakey:{name}>)")]
-        name = self.path.rsplit("/", 1)[-1]
-        if self.kind == "action":
-            forms += [f.removesuffix(name) + f"microsoft.graph.{name}" for f in forms]
-        elif self.kind == "function":
-            forms = [g for f in forms for g in (f, f + "()")]
-            forms += [
-                f.removesuffix(name) + f"microsoft.graph.{name}" for f in forms if f.endswith(name)
-            ]
-            forms += [f + "()" for f in forms if f.endswith(f"microsoft.graph.{name}")]
-        return [BASE_PATH + f for f in dict.fromkeys(forms)]
+                forms = [f + piece for f in forms]
+        names = [f"/{name}", f"/microsoft.graph.{name}"] if name else [""]
+        if self.kind == "function":
+            names = [n + call for n in names for call in ("", "()")]
+        return [BASE_PATH + form + n for form in forms for n in names]
 
 
 @dataclass(frozen=True)
 class Resource:
-    """A resource the mock serves: its operations table and how its items are stored.
-    ``name`` is the member of state documents (``keySets``); the store of each app is made by
-    ``new_store(lock)``; ``parse_state`` and ``dump_state`` read and write the items of a
-    state document (secrets included). For the contract build: ``id_schema`` is the JSON
-    Schema of an ``id`` a request body gives (what the parser accepts), ``case_insensitive``
-    the enumerated properties the doc pages spell in any letter case."""
+    """A resource: ``name`` is its member of state documents (``keySets``), ``new_store(lock)``
+    makes an app's store, ``parse_state`` (``ValueError``) and ``dump_state`` read and write
+    its items in state documents. For the contract build: ``id_schema`` is the JSON Schema of
+    an ``id`` in a body, ``case_insensitive`` the enumerated properties the pages spell in any
+    letter case."""
 
     name: str
     operations: tuple[Operation, ...]
@@ -105,8 +89,7 @@ class Resource:
 @dataclass
 class Call:
     """What a view gets: the app's state, the operation, the path parameters, the query
-    options, the method and the service root as the client addressed it; and :attr:`body`,
-    read when the view first asks for it (so a view decides what it checks first)."""
+    options, the method, the service root the client addressed, and the :attr:`body`."""
 
     mock: MockGraph
     operation: Operation
@@ -117,8 +100,8 @@ class Call:
 
     @cached_property
     def body(self) -> Any:
-        """The typed body: read as JSON, checked against the contract, loaded by the
-        operation's schema. Raises GraphError."""
+        """The body read as JSON, checked against the contract, typed by the operation's
+        schema; read when the view first asks. Raises GraphError."""
         schema, config = self.operation.body, self.mock.config
         if schema is None:
             return None
@@ -136,9 +119,6 @@ class ODataKeyConverter(BaseConverter):
 
     def to_python(self, value: str) -> str:
         return value[1:-1].replace("''", "'")
-
-    def to_url(self, value: Any) -> str:
-        return "'" + str(value).replace("'", "''") + "'"
 
 
 def register(app: Flask, operations: Sequence[Operation]) -> None:
@@ -164,11 +144,3 @@ def _endpoint(operation: Operation) -> Callable[..., Response]:
 
     answer.__name__ = operation.id
     return answer
-
-
-def operation_of(mock: MockGraph) -> Operation | None:
-    """The operation of the request being answered (``None``: not a resource's route)."""
-    known = facts()
-    if known.operation is None and request.endpoint is not None:
-        known.operation = mock.operations.get(request.endpoint)
-    return known.operation

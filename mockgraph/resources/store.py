@@ -1,12 +1,10 @@
-"""The only mutable state of a mockgraph app: each resource's items in memory, and the mock's
-clock.
+"""The only mutable state of a mockgraph app: each resource's items in memory, and the clock.
 
-A :class:`Store` keeps immutable items (anything with an ``id``) swapped whole, so a reader
-never sees half a write. Ids compare case-insensitively (as Azure AD B2C treats policy-key and
-policy names) and keep the case they were created with; they are also kept sorted, so a page
-costs ``O(log n + page)`` however many items are stored. Every write ends with its commit:
-the store's ``commit`` hook (durable state writes the file there) runs before the swap and may
-refuse it by raising, so a write whose answer is an error never changes anything.
+A :class:`Store` keeps immutable items (anything with an ``id``) swapped whole, so a reader never
+sees half a write. Ids compare case-insensitively (as B2C treats policy-key names) and keep the
+case they were created with; they are kept sorted, so a page costs ``O(log n + page)``. The
+``commit`` hook (durable state writes the file there) runs before each write takes effect and
+may refuse it by raising, so a write whose answer is an error changes nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +24,8 @@ class HasId(Protocol):
 
 
 T = TypeVar("T", bound=HasId)
-#: Called under the store's lock before a write takes effect, with a function that gives every
-#: item in id order as the write would leave them; raising refuses the write.
+#: Called under the lock before a write takes effect, with a function giving every item in id
+#: order as the write would leave them; raising refuses the write.
 Commit = Callable[["Store[Any]", Callable[[], list[Any]]], None]
 
 
@@ -40,8 +38,7 @@ class Clock:
     """The mock's "now": a fixed time (settable through the control API) or the wall clock."""
 
     def __init__(self, fixed: float | None = None) -> None:
-        self._configured = fixed
-        self._fixed = fixed
+        self._configured = self._fixed = fixed
 
     def now(self) -> float:
         fixed = self._fixed
@@ -52,7 +49,6 @@ class Clock:
         self._fixed = now
 
     def reset(self) -> None:
-        """Back to the configured clock."""
         self._fixed = self._configured
 
 
@@ -66,7 +62,6 @@ class Store(Generic[T]):
         self._order: list[str] = []
         self.commit: Commit | None = None
 
-    # -- reads -------------------------------------------------------------------------------
     def get(self, item_id: str) -> T:
         """The item; raises :class:`NotFound`."""
         found = self._items.get(id_key(item_id))
@@ -93,30 +88,22 @@ class Store(Generic[T]):
         prefix: str | None = None,
         skip: int = 0,
     ) -> tuple[list[T], bool]:
-        """Up to ``limit`` items in id order strictly after the cursor ``after`` (an id), only
-        ids starting with ``prefix`` (any case) if given, the first ``skip`` passed over; and
-        whether more follow. Items created while a client pages appear once if they sort after
-        its cursor; none is ever returned twice."""
+        """Up to ``limit`` items in id order strictly after the id ``after``, only ids starting
+        with ``prefix`` (any case) if given, the first ``skip`` passed over; and whether more
+        follow. An item created while a client pages appears once if it sorts after its
+        cursor; none is ever returned twice."""
         with self.lock:
-            order, pfx = self._order, id_key(prefix) if prefix else ""
-            if descending:
-                end = bisect.bisect_left(order, id_key(after)) if after is not None else len(order)
-                if pfx:
-                    end = min(end, bisect.bisect_left(order, pfx + "\U0010ffff"))
-                candidates: Iterable[str] = (order[i] for i in range(end - skip - 1, -1, -1))
-            else:
-                start = bisect.bisect_right(order, id_key(after)) if after is not None else 0
-                if pfx:
-                    start = max(start, bisect.bisect_left(order, pfx))
-                candidates = (order[i] for i in range(start + skip, len(order)))
-            keys: list[str] = []
-            for key in candidates:
-                if len(keys) > limit or (pfx and not key.startswith(pfx)):
-                    break
-                keys.append(key)
+            order, pfx = self._order, id_key(prefix or "")
+            low = bisect.bisect_left(order, pfx)
+            high = bisect.bisect_left(order, pfx + "\U0010ffff") if pfx else len(order)
+            if after is not None and descending:
+                high = min(high, bisect.bisect_left(order, id_key(after)))
+            elif after is not None:
+                low = max(low, bisect.bisect_right(order, id_key(after)))
+            places = range(high - 1 - skip, low - 1, -1) if descending else range(low + skip, high)
+            keys = [order[i] for i in places[: limit + 1]]
             return [self._items[k] for k in keys[:limit]], len(keys) > limit
 
-    # -- writes ------------------------------------------------------------------------------
     def create(self, item: T) -> T:
         """Add a new item; raises :class:`Conflict` (and changes nothing) if the id exists."""
         key = id_key(item.id)
@@ -127,7 +114,7 @@ class Store(Generic[T]):
         return item
 
     def update(self, item_id: str, change: Callable[[T], T]) -> T:
-        """Replace an item with ``change(current)``, atomically; if ``change`` (or the commit)
+        """Replace an item with ``change(current)``, atomically: if ``change`` (or the commit)
         raises, nothing changes. Raises :class:`NotFound`."""
         with self.lock:
             new = change(self.get(item_id))

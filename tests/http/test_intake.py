@@ -38,7 +38,8 @@ def client_of(app: Flask) -> FlaskClient:
 
 @pytest.mark.parametrize(
     "host",
-    ["evil.example", "evil.example:8000", "10.0.0.1", "[::2]:80", "0.0.0.0", "localhost.evil"],
+    ["evil.example", "evil.example:8000", "10.0.0.1", "[::2]:80", "0.0.0.0", "localhost.evil"]
+    + ["[::1].evil.example", "[::1]x", "localhost@evil.example"],
 )
 def test_a_foreign_host_is_refused_before_anything_is_done(client: FlaskClient, host: str) -> None:
     answer = client.post(URL, json={"id": "a"}, headers={"Host": host})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from mockgraph.http.routing import Resource
 from mockgraph.resources.keysets.models import KEYSET_ID_PATTERN, KeySet
@@ -10,22 +10,12 @@ from mockgraph.resources.keysets.operations import OPERATIONS
 from mockgraph.resources.keysets.schemas import parse_state
 from mockgraph.resources.store import Store
 
-
-def _new_store(lock: Any) -> Store[KeySet]:
-    return Store("Key set", lock)
-
-
-def _dump(item: Any) -> dict[str, Any]:
-    keyset: KeySet = item
-    return keyset.to_state()
-
-
 KEYSETS = Resource(
     name="keySets",
     operations=OPERATIONS,
-    new_store=_new_store,
+    new_store=partial(Store, "Key set"),
     parse_state=parse_state,
-    dump_state=_dump,
+    dump_state=KeySet.to_state,
     id_schema={
         "description": "letters, digits, '_', '.' and '-', 1 to 256 of them",
         "pattern": KEYSET_ID_PATTERN,

@@ -1,38 +1,26 @@
-"""Plain data of the key sets resource: trustFrameworkKeySet and trustFrameworkKey, and the
-rules every key set obeys however it was made (a body, an upload, a state file).
-
-No Flask and no I/O here: the store keeps these, the schemas make them, the views render them.
-"""
+"""Plain data of the key sets resource (trustFrameworkKeySet, trustFrameworkKey) and the rules
+every key set obeys however it was made (a body, an upload, a state file). No Flask, no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 #: JWK members that the resource page says "cannot be read back": stored, never rendered.
-SECRET_FIELDS: frozenset[str] = frozenset({"k", "d", "p", "q", "dp", "dq", "qi"})
-
-#: Key set ids become URL segments (``/keySets/{id}``, ``/keySets('{id}')``). The docs never say
-#: which characters B2C allows; these are those of its portal's key names, and no more. The
-#: request contracts (``mockgraph contracts build``) and the parser both use this one pattern.
+SECRET_FIELDS = frozenset({"k", "d", "p", "q", "dp", "dq", "qi"})
+#: Key set ids become URL segments. The docs never say which characters B2C allows: these are
+#: those of its portal's key names. The contract build and the parser both use this pattern.
 KEYSET_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,256}$"
-#: The id prefix B2C gives policy keys (the create page's example: keyset1 -> B2C_1A_keyset1).
-B2C_PREFIX = "B2C_1A_"
 #: The key resource page: "The valid values are rsa, oct" (compared in any letter case).
 KEY_TYPES = ("RSA", "oct")
 #: keys_v2 statuses (the keys_v2 update page).
 STATUSES = ("enabled", "disabled")
 
-#: Every member of trustFrameworkKey, in the order the resource page lists them.
-KEY_FIELDS: tuple[str, ...] = (
-    "kid", "kty", "use", "x5c", "x5t", "e", "d", "n", "p", "q", "dp", "dq", "qi", "k", "nbf", "exp",
-)  # fmt: skip
-_READABLE: tuple[str, ...] = tuple(name for name in KEY_FIELDS if name not in SECRET_FIELDS)
-
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """One JSON Web Key of a key set (RFC 7517 section 4), as Graph's trustFrameworkKey."""
+    """One JSON Web Key of a key set (RFC 7517), Graph's trustFrameworkKey; ``status`` is the
+    keys_v2 status (enabled / disabled), no member of the v1 key."""
 
     kid: str | None = None
     kty: str | None = None
@@ -50,33 +38,29 @@ class Key:
     k: str | None = None
     nbf: int | None = None
     exp: int | None = None
-    #: keys_v2 status (enabled / disabled); not a member of the v1 trustFrameworkKey.
     status: str | None = None
 
     def public(self) -> dict[str, Any]:
-        """The members that may be read back, without secrets and without unset ones."""
-        out = {name: value for name in _READABLE if (value := getattr(self, name)) is not None}
-        if "x5c" in out:
-            out["x5c"] = list(out["x5c"])
-        return out
+        """The members that may be read back: no secrets, no status, none unset."""
+        return {n: v for n, v in self.to_state().items() if n in _READABLE}
 
     def to_state(self) -> dict[str, Any]:
         """Every member that is set, secrets included: for state files, never for answers."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None:
-                out[f.name] = list(value) if f.name == "x5c" else value
-        return out
-
-    def with_status(self, status: str) -> Key:
-        return replace(self, status=status)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.x5c is not None:
+            out["x5c"] = list(self.x5c)
+        return {name: value for name, value in out.items() if value is not None}
 
     def is_active_at(self, now: float) -> bool:
         """True when ``nbf <= now < exp`` and not disabled; a missing bound is open."""
         if self.status == "disabled" or (self.nbf is not None and now < self.nbf):
             return False
-        return not (self.exp is not None and now >= self.exp)
+        return self.exp is None or now < self.exp
+
+
+#: Every member of trustFrameworkKey, in the order the resource page lists them.
+KEY_FIELDS = tuple(f.name for f in fields(Key) if f.name != "status")
+_READABLE = frozenset(KEY_FIELDS) - SECRET_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,29 +68,30 @@ class KeySet:
     """A trustFrameworkKeySet: an id and its keys. Immutable: the store swaps whole values."""
 
     id: str
-    keys: tuple[Key, ...] = field(default_factory=tuple)
+    keys: tuple[Key, ...] = ()
 
     def to_state(self) -> dict[str, Any]:
         return {"id": self.id, "keys": [k.to_state() for k in self.keys]}
 
 
 def with_prefix(keyset_id: str) -> str:
-    """The id the service stores: ``B2C_1A_`` added unless present (in any letter case)."""
-    return keyset_id if keyset_id.upper().startswith(B2C_PREFIX) else B2C_PREFIX + keyset_id
+    """The id the service stores: ``B2C_1A_`` added unless present in any letter case (the
+    create page's example: keyset1 -> B2C_1A_keyset1)."""
+    return keyset_id if keyset_id.upper().startswith("B2C_1A_") else "B2C_1A_" + keyset_id
 
 
 def key_problems(keys: tuple[Key, ...]) -> tuple[int, str, str] | None:
     """The first key that breaks a rule of key sets, as (index, member, problem): a ``kty``
-    other than RSA or oct, ``nbf`` later than ``exp``, or a ``kid`` already used by an earlier
-    key of the set (``keys_v2/{kid}`` and ``getActiveKey`` name keys by kid)."""
+    other than RSA or oct, ``nbf`` later than ``exp``, or a ``kid`` an earlier key has
+    (``keys_v2/{kid}`` and ``getActiveKey`` name keys by kid)."""
     seen: set[str] = set()
     for index, key in enumerate(keys):
         if key.kty is not None and key.kty.lower() not in {t.lower() for t in KEY_TYPES}:
             return index, "kty", "must be one of: RSA, oct"
         if key.nbf is not None and key.exp is not None and key.nbf > key.exp:
             return index, "nbf", "must not be later than 'exp'"
+        if key.kid in seen:
+            return index, "kid", "is already the kid of another key of the set"
         if key.kid is not None:
-            if key.kid in seen:
-                return index, "kid", "is already the kid of another key of the set"
             seen.add(key.kid)
     return None

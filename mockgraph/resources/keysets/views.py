@@ -1,8 +1,10 @@
-"""The views of ``/trustFramework/keySets``: each reads its call, asks the store, renders the
-answer. Each refusal is a raised GraphError; each write is the store's last step."""
+"""The views of ``/trustFramework/keySets``: each reads its call, asks the store and renders the
+answer; each refusal is a raised GraphError, each write the store's last step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flask import Response
@@ -13,11 +15,10 @@ from mockgraph.http.rendering import context_url, entity_location, json_response
 from mockgraph.http.routing import Call
 from mockgraph.resources.keysets import keys as material
 from mockgraph.resources.keysets.models import Key, KeySet, key_problems, with_prefix
-from mockgraph.resources.keysets.schemas import NewKey, UpdateKeySet
 from mockgraph.resources.store import Store, id_key
 
 COLLECTION = "/trustFramework/keySets"
-TYPE = "microsoft.graph.trustFrameworkKeySet"
+KEY_CONTEXT = "microsoft.graph.trustFrameworkKey"
 
 
 def keysets(call: Call) -> Store[KeySet]:
@@ -28,26 +29,29 @@ def keysets(call: Call) -> Store[KeySet]:
 
 def _query(call: Call, default_top: int = 100, max_top: int = 999) -> odata.Query:
     """The call's query options, as its operation declares them."""
-    op = call.operation
     return odata.parse_query(
         call.args,
-        supported=op.query,
-        selectable=op.select,
-        type_name=TYPE,
+        supported=call.operation.query,
+        selectable=call.operation.select,
+        type_name="microsoft.graph.trustFrameworkKeySet",
         default_top=default_top,
         max_top=max_top,
     )
 
 
 def _readable(item: KeySet, select: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """A key set's readable members (secrets left out), only ``select``-ed ones if given."""
+    """A key set's readable members (no secrets), only the ``select``-ed ones if given."""
     members = {"id": item.id, "keys": [key.public() for key in item.keys]}
     return {k: v for k, v in members.items() if k in select} if select else members
 
 
+def _context(call: Call, select: tuple[str, ...] | None, suffix: str = "") -> dict[str, str]:
+    fragment = COLLECTION[1:] + (f"({','.join(select)})" if select else "") + suffix
+    return {"@odata.context": context_url(call.root, fragment)}
+
+
 def _entity(call: Call, item: KeySet, select: tuple[str, ...] | None = None) -> dict[str, Any]:
-    fragment = "trustFramework/keySets" + (f"({','.join(select)})" if select else "") + "/$entity"
-    return {"@odata.context": context_url(call.root, fragment), **_readable(item, select)}
+    return {**_context(call, select, "/$entity"), **_readable(item, select)}
 
 
 def create_keyset(call: Call) -> Response:
@@ -58,7 +62,7 @@ def create_keyset(call: Call) -> Response:
 
 def list_keysets(call: Call) -> Response:
     config, store = call.mock.config, keysets(call)
-    query = _query(call, default_top=config.default_page_size, max_top=config.max_page_size)
+    query = _query(call, config.default_page_size, config.max_page_size)
     if query.filter_eq is not None:
         found = [store.get(query.filter_eq)] if query.filter_eq in store else []
         items, more = (
@@ -73,43 +77,41 @@ def list_keysets(call: Call) -> Response:
             prefix=query.filter_prefix,
             skip=query.skip,
         )
-    fragment = "trustFramework/keySets" + (f"({','.join(query.select)})" if query.select else "")
     body: dict[str, Any] = {
-        "@odata.context": context_url(call.root, fragment),
+        **_context(call, query.select),
         "value": [_readable(item, query.select) for item in items],
     }
     if more and items:
-        body["@odata.nextLink"] = odata.next_link(
-            call.root + COLLECTION, query, last_id=items[-1].id
-        )
+        link = odata.next_link(call.root + COLLECTION, query, last_id=items[-1].id)
+        body["@odata.nextLink"] = link
     return json_response(body)
 
 
 def count_keysets(call: Call) -> Response:
-    # The $count segment, as $count=true: not supported in Azure AD B2C tenants.
-    raise BadRequest(odata.NO_COUNT)
+    raise BadRequest(odata.NO_COUNT)  # the $count segment, as $count=true
 
 
 def get_keyset(call: Call) -> Response:
-    query = _query(call)
-    return json_response(_entity(call, keysets(call).get(call.params["id"]), query.select))
+    select = _query(call).select
+    return json_response(_entity(call, keysets(call).get(call.params["id"]), select))
 
 
 def update_keyset(call: Call) -> Response:
     # The update page says PUT ("replaces the content"); the official OpenAPI and SDK send
     # PATCH. Both replace `keys`; only a PATCH without `keys` leaves them as they are.
     keysets(call).get(call.params["id"])
-    update: UpdateKeySet = call.body
+    update = call.body
 
     def change(current: KeySet) -> KeySet:
-        if update.id is not None and id_key(with_prefix(update.id)) != id_key(current.id):
+        new_id = update.get("id")
+        if new_id is not None and id_key(with_prefix(new_id)) != id_key(current.id):
             raise BadRequest(
-                f"The id '{update.id}' in the body does not match the key set '{current.id}' "
-                "of the URL."
+                f"The id '{new_id}' in the body does not match the key set '{current.id}' of the "
+                "URL."
             )
-        if update.keys is None:
-            return current if call.method == "PATCH" else KeySet(current.id, ())
-        return KeySet(current.id, update.keys)
+        if update["keys"] is None:
+            return current if call.method == "PATCH" else KeySet(current.id)
+        return KeySet(current.id, update["keys"])
 
     return json_response(_entity(call, keysets(call).update(call.params["id"], change)))
 
@@ -119,30 +121,28 @@ def delete_keyset(call: Call) -> Response:
     return no_content()
 
 
-def _add_key(call: Call, make: Any) -> Response:
-    """Add the key ``make(body)`` gives to the key set, once the key set is known to exist and
-    the body is read; a kid the set already holds is refused."""
+def _add_key(call: Call, make: Callable[..., Key]) -> Response:
+    """Add ``make(**body)`` (the body's members are the action's parameters) to the key set,
+    once the set is known to exist and the body is read; a key that breaks a rule of the set
+    (a kid it already has) is refused."""
     keysets(call).get(call.params["id"])
-    key: Key = make(call.body)
+    key = make(**call.body)
 
     def change(current: KeySet) -> KeySet:
-        keys = (*current.keys, key)
-        problem = key_problems(keys)
+        problem = key_problems((*current.keys, key))
+        if problem is not None and problem[1] == "kid":
+            raise BadRequest(f"The key set '{current.id}' already has a key with this kid.")
         if problem is not None:
-            _, member, text = problem
-            if member == "kid":
-                raise BadRequest(f"The key set '{current.id}' already has a key with this kid.")
-            raise BadRequest(f"The new key's '{member}' {text}.")
-        return KeySet(current.id, keys)
+            raise BadRequest(f"The new key's '{problem[1]}' {problem[2]}.")
+        return KeySet(current.id, (*current.keys, key))
 
     keysets(call).update(call.params["id"], change)
-    body = {"@odata.context": context_url(call.root, "microsoft.graph.trustFrameworkKey")}
-    return json_response({**body, **key.public()})
+    return json_response({"@odata.context": context_url(call.root, KEY_CONTEXT), **key.public()})
 
 
-def _generated(new: NewKey) -> Key:
-    generate = material.generate_rsa if new.kty == "RSA" else material.generate_oct
-    return generate(new.use, new.nbf, new.exp)
+def _generated(kty: str, use: str, nbf: int | None, exp: int | None) -> Key:
+    generate = material.generate_rsa if kty == "RSA" else material.generate_oct
+    return generate(use, nbf, exp)
 
 
 def generate_key(call: Call) -> Response:
@@ -150,33 +150,31 @@ def generate_key(call: Call) -> Response:
 
 
 def upload_secret(call: Call) -> Response:
-    return _add_key(call, lambda new: material.secret_key(new.use, new.k or "", new.nbf, new.exp))
+    return _add_key(call, material.secret_key)
 
 
 def upload_certificate(call: Call) -> Response:
-    return _add_key(call, lambda upload: material.certificate_key(upload.key))
+    return _add_key(call, material.certificate_key)
 
 
 def upload_pkcs12(call: Call) -> Response:
-    return _add_key(call, lambda upload: material.pkcs12_key(upload.key, upload.password))
+    return _add_key(call, material.pkcs12_key)
 
 
 def get_active_key(call: Call) -> Response:
     keyset = keysets(call).get(call.params["id"])
     now = call.mock.clock.now()
-    active = [(key.nbf or float("-inf"), i, key) for i, key in enumerate(keyset.keys)]
-    active = [entry for entry in active if entry[2].is_active_at(now)]
+    active = [(k.nbf or float("-inf"), i) for i, k in enumerate(keyset.keys) if k.is_active_at(now)]
     if not active:
         # Undocumented; the active key is then a resource that does not exist (README).
         raise NotFound(f"Key set '{keyset.id}' has no active key.")
-    newest = max(active, key=lambda entry: entry[:2])[2]
-    body = {"@odata.context": context_url(call.root, "microsoft.graph.trustFrameworkKey")}
-    return json_response({**body, **newest.public()})
+    newest = keyset.keys[max(active)[1]]
+    return json_response({"@odata.context": context_url(call.root, KEY_CONTEXT), **newest.public()})
 
 
 def _v2(key: Key) -> dict[str, Any]:
-    # The trustFrameworkKey_v2 resource page is not among the docs: a v2 key is rendered as
-    # the v1 key's readable members plus `status` (enabled unless disabled).
+    # The trustFrameworkKey_v2 resource page is not among the docs: a v2 key is the v1 key's
+    # readable members plus `status` (enabled unless disabled).
     return {**key.public(), "status": key.status or "enabled"}
 
 
@@ -191,12 +189,13 @@ def list_keys_v2(call: Call) -> Response:
     keyset = keysets(call).get(call.params["id"])
     query = _query(call, default_top=999)
     page = keyset.keys[query.skip : query.skip + query.top]
-    base = call.root + f"{COLLECTION}('{keyset.id}')/keys_v2"
+    fragment = f"trustFramework/keySets('{keyset.id}')/keys_v2"
     body: dict[str, Any] = {
-        "@odata.context": context_url(call.root, f"trustFramework/keySets('{keyset.id}')/keys_v2"),
+        "@odata.context": context_url(call.root, fragment),
         "value": [_v2(key) for key in page],
     }
     if query.skip + query.top < len(keyset.keys):
+        base = call.root + f"{COLLECTION}('{keyset.id}')/keys_v2"
         body["@odata.nextLink"] = odata.next_link(base, query, skip=query.skip + query.top)
     return json_response(body)
 
@@ -212,14 +211,14 @@ def update_key_v2(call: Call) -> Response:
     # trustframeworkkey_v2-update.md: only `status` may change; 204 No Content.
     kid = call.params["kid"]
     _index(keysets(call).get(call.params["id"]), kid)
-    status: str | None = call.body
+    status = call.body["status"]
 
     def change(current: KeySet) -> KeySet:
         index = _index(current, kid)
         if status is None:
             return current
         keys = list(current.keys)
-        keys[index] = keys[index].with_status(status)
+        keys[index] = replace(keys[index], status=status)
         return KeySet(current.id, tuple(keys))
 
     keysets(call).update(call.params["id"], change)

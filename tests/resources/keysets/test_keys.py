@@ -150,11 +150,10 @@ def test_generate_rsa_gives_a_new_key_every_time() -> None:
 # --- generate_oct and secret_key --------------------------------------------------------------
 
 
-def test_generate_oct_gives_distinct_secrets_of_the_requested_length() -> None:
+def test_generate_oct_gives_distinct_secrets_of_32_bytes() -> None:
     made = [keys.generate_oct("enc", NBF, EXP) for _ in range(3)]
     assert len({key.k for key in made}) == 3
     assert all(len(b64url_decode(key.k or "")) == 32 for key in made)
-    assert len(b64url_decode(keys.generate_oct("enc", None, None, size=64).k or "")) == 64
 
 
 def test_generate_oct_kid_is_the_thumbprint_of_k_and_k_is_not_rendered() -> None:
@@ -163,11 +162,6 @@ def test_generate_oct_kid_is_the_thumbprint_of_k_and_k_is_not_rendered() -> None
     assert key.kid == independent_thumbprint({"k": key.k, "kty": "oct"})
     assert (key.kty, key.use, key.nbf, key.exp) == ("oct", "enc", NBF, EXP)
     assert "k" not in key.public()
-
-
-def test_generate_oct_rejects_a_size_below_one_byte() -> None:
-    with pytest.raises(ValueError):
-        keys.generate_oct("enc", None, None, size=0)
 
 
 def test_secret_key_stores_the_secret_as_given() -> None:
