@@ -1,15 +1,11 @@
-"""Who may call: the ``Authorization: Bearer`` header Graph requires on every request, and the
-permissions a JWT carries in ``scp`` (delegated) and ``roles`` (application).
-
-The permissions each operation accepts come from its contract (the permission table of its doc
-page); an operation whose page lists none gets what every documented operation of its kind
-(reads or writes) has in common. The OpenAPI document shows the same table.
-"""
+"""Who may call: the bearer token Graph requires on every request, and the permissions a JWT
+carries in ``scp`` and ``roles``, checked against those each operation's contract lists (an
+operation whose doc page lists none gets what its documented kind, reads or writes, shares)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,62 +23,54 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mockgraph")
 
-#: The contract's permission lists the mock checks; personal Microsoft accounts are never
-#: supported by these APIs, and a token cannot tell them apart anyway.
+#: The contract's permission lists the mock checks (personal Microsoft accounts are never
+#: supported by these APIs).
 DELEGATED = "delegatedWork"
 APPLICATION = "application"
-#: How many tokens' claims an app remembers: a client sends the same token on every call.
-CLAIMS_KEPT = 64
 
 
 @dataclass(frozen=True)
 class Permissions:
     """What one operation accepts: any one of ``delegated`` in ``scp``, or of ``application``
-    in ``roles``. ``inferred`` says its doc page listed none and these were derived."""
+    in ``roles``. ``inferred``: its doc page listed none and these were derived."""
 
     delegated: frozenset[str]
     application: frozenset[str]
     inferred: bool = False
-
-    def allow(self, scopes: Iterable[str], roles: Iterable[str]) -> bool:
-        return bool(self.delegated & set(scopes)) or bool(self.application & set(roles))
 
 
 def permission_table(
     operations: Iterable[Operation], contracts: Contracts
 ) -> dict[str, Permissions]:
     """Every operation's :class:`Permissions`, read from its contract (see the module)."""
-
-    def listed(op: Operation, kind: str) -> frozenset[str]:
+    listed: list[tuple[Operation, Permissions]] = []
+    for op in operations:
         contract = contracts.get(op.id) if op.contract else None
-        values: Sequence[str] = contract.permissions.get(kind, ()) if contract else ()
-        return frozenset(values)
-
-    ops = list(operations)
-    documented = [op for op in ops if listed(op, DELEGATED) or listed(op, APPLICATION)]
+        kinds = contract.permissions if contract else {}
+        found = Permissions(
+            frozenset(kinds.get(DELEGATED, ())), frozenset(kinds.get(APPLICATION, ()))
+        )
+        listed.append((op, found))
+    documented = [(o, p) for o, p in listed if p.delegated or p.application]
     table: dict[str, Permissions] = {}
-    for op in ops:
-        if op in documented:
-            table[op.id] = Permissions(listed(op, DELEGATED), listed(op, APPLICATION))
-            continue
-        pool = [d for d in documented if d.reads == op.reads] or documented
-
-        def common(kind: str, pool: list[Operation] = pool) -> frozenset[str]:
-            sets = [listed(d, kind) for d in pool]
-            return frozenset.intersection(*sets) if sets else frozenset()
-
-        table[op.id] = Permissions(common(DELEGATED), common(APPLICATION), inferred=True)
-        if not table[op.id].delegated and not table[op.id].application:
-            log.warning("no permission is known for %s: any JWT may call it", op.id)
+    for op, permissions in listed:
+        if not (permissions.delegated or permissions.application):
+            pool = [p for o, p in documented if o.reads == op.reads] or [p for _, p in documented]
+            permissions = Permissions(
+                frozenset.intersection(*(p.delegated for p in pool)) if pool else frozenset(),
+                frozenset.intersection(*(p.application for p in pool)) if pool else frozenset(),
+                inferred=True,
+            )
+            if not (permissions.delegated or permissions.application):
+                log.warning("no permission is known for %s: any JWT may call it", op.id)
+        table[op.id] = permissions
     return table
 
 
 def bearer_token(header: str | None) -> str:
     """The token of an ``Authorization: Bearer <token>`` header; raises :class:`Unauthenticated`."""
-    if not header or not header.strip():
-        raise Unauthenticated("Access token is empty.")
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme and scheme.lower() != "bearer":
         raise Unauthenticated("The Authorization header must use the Bearer scheme.")
     if not token.strip():
         raise Unauthenticated("Access token is empty.")
@@ -106,61 +94,48 @@ def check_claims(
     if table is None:
         return
     aud = claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else list(aud or [])
-    if aud is not None and not GRAPH_AUDIENCES.intersection(audiences):
+    if aud is not None and not GRAPH_AUDIENCES.intersection([aud] if isinstance(aud, str) else aud):
         raise Unauthenticated("Invalid audience: the token is not meant for Microsoft Graph.")
     needed = table.get(operation or "")
     if needed is None:
         return
-    scopes = str(claims.get("scp", "")).split()
-    if not needed.allow(scopes, claims.get("roles", [])):
-        raise AccessDenied(_needed(operation or "", needed, claims))
-
-
-def _needed(operation: str, needed: Permissions, claims: Mapping[str, Any]) -> str:
+    if needed.delegated & set(str(claims.get("scp", "")).split()):
+        return
+    if needed.application & set(claims.get("roles", [])):
+        return
     parts = []
     if needed.delegated and ("scp" in claims or "roles" not in claims):
         parts.append("one of the delegated permissions " + ", ".join(sorted(needed.delegated)))
     if needed.application and ("roles" in claims or "scp" not in claims):
         parts.append("one of the application permissions " + ", ".join(sorted(needed.application)))
     wanted = " or ".join(parts) or "a permission type the operation does not support"
-    return (
+    raise AccessDenied(
         f"Insufficient privileges to complete the operation: {operation} needs {wanted} "
         "in the access token."
     )
 
 
-class ClaimsMemo:
-    """:func:`read_claims` remembered for the last :data:`CLAIMS_KEPT` tokens (forgets all when
-    full); malformed tokens are never remembered. Tokens are kept in memory only."""
+@dataclass(frozen=True)
+class TokenReader:
+    """Reads a JWT's claims (:func:`read_claims`); with ``key``, its RS256 signature and its
+    Graph audience are checked too."""
 
-    def __init__(self, key: Any = None) -> None:
-        self._key = key
-        self._claims: dict[str, Mapping[str, Any]] = {}
+    key: Any = None
 
-    @property
-    def verifies(self) -> bool:
-        """Whether signatures and audiences are checked (a key was given)."""
-        return self._key is not None
+    def __call__(self, token: str) -> dict[str, Any]:
+        audience = GRAPH_AUDIENCES if self.key is not None else None
+        return read_claims(token, key=self.key, audience=audience)
 
-    def __call__(self, token: str) -> Mapping[str, Any]:
-        claims = self._claims.get(token)
-        if claims is None:
-            audience = GRAPH_AUDIENCES if self._key is not None else None
-            claims = read_claims(token, key=self._key, audience=audience)
-            if len(self._claims) >= CLAIMS_KEPT:
-                self._claims.clear()
-            self._claims[token] = claims
-        return claims
+
+#: The name ``mockgraph.state`` builds its reader by.
+ClaimsMemo = TokenReader
 
 
 def authenticate(mock: MockGraph) -> None:
-    """The request step: every Graph request (CORS preflights excepted) carries a bearer
-    token; a JWT must be well-formed, current by the mock's clock and, unless permission checks
-    are off, meant for Graph and holding a permission of the operation. With
-    ``Config.verify_tokens`` only JWTs are taken, and only when the claims memo has the key to
-    check their signature."""
-    # A preflight carries no token; $metadata is read before signing in (as on Graph).
+    """The request step: every Graph request (CORS preflights and ``$metadata`` excepted)
+    carries a bearer token; a JWT must be well-formed, current by the mock's clock and, unless
+    permission checks are off, meant for Graph and holding a permission of the operation.
+    With ``Config.verify_tokens`` only JWTs the mock's authority signed are taken."""
     if request.method == "OPTIONS" or request.endpoint == "metadata":
         return
     if not request.path.startswith(BASE_PATH + "/"):
@@ -171,11 +146,6 @@ def authenticate(mock: MockGraph) -> None:
         if config.require_jwt or config.verify_tokens:
             raise Unauthenticated("The access token must be a JWT.")
         return
-    if config.verify_tokens and not mock.claims.verifies:
-        # Anyone can mint a JWT the mock cannot check: refuse it rather than trust it.
-        raise Unauthenticated(
-            "The access token is not valid: the mock has no authority key to check its signature."
-        )
     try:
         claims = mock.claims(token)
     except MalformedToken as exc:

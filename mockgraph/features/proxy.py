@@ -1,12 +1,6 @@
-"""The recording proxy (``mockgraph record --upstream URL --out DIR``): a WSGI app that
-forwards every request under ``/beta`` to a real Graph with httpx, returns its answer unchanged
-but for the links that lead back to it, checks both directions against the contracts
-(violations are logged and recorded, never blocking) and records each exchange.
-
-The upstream must be one of Graph's own hosts (:data:`GRAPH_HOSTS`) unless the caller widens
-the list: bearer tokens for the real service pass through the proxy. ``@odata.nextLink`` and
-``@odata.context`` of its answers name the proxy, so a client following a link stays recorded.
-"""
+"""The recording proxy (``mockgraph record``): a WSGI app that forwards ``/beta`` to a real Graph
+(only Graph's own hosts unless widened: tokens pass through) with httpx, returns its answers with
+links renamed to the proxy, and records each exchange with its contract violations."""
 
 from __future__ import annotations
 
@@ -15,19 +9,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 from flask import Flask, Request, Response, request
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from mockgraph.config import BASE_PATH, Config
 from mockgraph.features.faults import FAULT_HEADER
-from mockgraph.features.recording import HOP_BY_HOP, Exchange, Recorder, check_exchange
+from mockgraph.features.journal import Exchange
+from mockgraph.features.recording import HOP_BY_HOP, Recorder, check_exchange, json_value
 from mockgraph.http import errors, intake, routing
-from mockgraph.http.codec import JsonProblem, decode, encode
+from mockgraph.http.codec import encode
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import BadGateway, GatewayTimeout
 from mockgraph.http.intake import HostPolicy
@@ -50,42 +43,33 @@ _LINKS = ("@odata.nextLink", "@odata.context", "@odata.deltaLink")
 
 @dataclass(frozen=True)
 class Upstream:
-    """Where ``/beta`` is forwarded to: ``base`` ends with the path that replaces ``/beta``."""
+    """Where ``/beta`` is forwarded to: ``url`` ends with the path that replaces ``/beta``."""
 
-    scheme: str
-    host: str
-    port: int | None
-    base: str
+    url: str
 
     @classmethod
     def parse(cls, url: str, allowed: Iterable[str] = GRAPH_HOSTS) -> Upstream:
         """``https://graph.microsoft.com`` or ``.../beta`` (an empty path means ``/beta``).
         Raises ``ValueError`` for anything but an http(s) URL with a host among ``allowed``,
-        and for user credentials, a query or a fragment in it."""
+        and for credentials, a query or a fragment in it."""
         parts = urlsplit(url.strip())
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("the upstream must be an http:// or https:// URL with a host")
         if parts.username is not None or parts.password is not None:
             raise ValueError("the upstream URL must not hold credentials")
         if parts.query or parts.fragment:
             raise ValueError("the upstream URL must not have a query or a fragment")
-        if parts.hostname.lower() not in {a.lower() for a in allowed}:
+        if parts.hostname not in {a.lower() for a in allowed}:
             raise ValueError(
                 f"the upstream host {parts.hostname} is not a Microsoft Graph host "
                 "(allow it explicitly to forward tokens there)"
             )
         try:
-            port = parts.port
+            port = "" if parts.port is None else f":{parts.port}"
         except ValueError:
             raise ValueError("the upstream URL has an invalid port") from None
-        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/") or BASE_PATH)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return (
-            f"{self.scheme}://{host}{f':{self.port}' if self.port is not None else ''}{self.base}"
-        )
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return cls(f"{parts.scheme}://{host}{port}{parts.path.rstrip('/') or BASE_PATH}")
 
 
 class Proxy:
@@ -99,9 +83,10 @@ class Proxy:
         self.contracts = contracts
         self.client = httpx.Client(timeout=timeout, follow_redirects=False)
         self._operations = {op.id: op for r in RESOURCES for op in r.operations}
-        matcher = Flask("mockgraph-routes")
-        routing.register(matcher, list(self._operations.values()))
-        self._routes = matcher.url_map.bind("localhost")
+        self._secrets = frozenset(s for op in self._operations.values() for s in op.secrets)
+        routes = Flask("mockgraph-routes")
+        routing.register(routes, list(self._operations.values()))
+        self._routes = routes.url_map.bind("localhost")
 
     def operation(self, method: str, path: str) -> Operation | None:
         """The operation a request calls, as the mock routes it."""
@@ -111,89 +96,62 @@ class Proxy:
             return None
         return self._operations.get(str(endpoint))
 
-    def send(
-        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
-    ) -> httpx.Response:
-        """One request to the upstream (``target``: path and query below it); redirects are
-        returned, not followed. Raises :class:`BadGateway` or :class:`GatewayTimeout`."""
-        try:
-            return self.client.request(
-                method, self.upstream.url + target, headers=headers, content=body
-            )
-        except httpx.TimeoutException:
-            raise GatewayTimeout(
-                f"The upstream {self.upstream.url} did not answer in time."
-            ) from None
-        except httpx.HTTPError as exc:
-            raise BadGateway(
-                f"The upstream {self.upstream.url} could not be reached: {type(exc).__name__}."
-            ) from None
-
     def handle(self, incoming: Request) -> Response:
-        """Forward ``incoming``, record the exchange, and return the upstream's answer."""
+        """Forward ``incoming``, record the exchange, and return the upstream's answer. Raises
+        :class:`BadGateway` or :class:`GatewayTimeout` when the upstream does not answer."""
         body = incoming.get_data(cache=True)
         target = quote(incoming.path[len(BASE_PATH) :], safe="/()'$,:;=@!*+~")
         if incoming.query_string:
             target += "?" + incoming.query_string.decode("latin-1")
         forwarded = [(k, v) for k, v in incoming.headers.items() if k.lower() not in _NOT_FORWARDED]
-        # Raw bytes, as sent: the body is both returned and recorded.
-        forwarded.append(("Accept-Encoding", "identity"))
-        answer = self.send(incoming.method, target, forwarded, body)
-        data = self._relinked(answer.content, f"{incoming.scheme}://{incoming.host}{BASE_PATH}")
+        forwarded.append(("Accept-Encoding", "identity"))  # raw bytes, returned and recorded
+        base = self.upstream.url
+        try:
+            answer = self.client.request(
+                incoming.method, base + target, headers=forwarded, content=body
+            )
+        except httpx.TimeoutException:
+            raise GatewayTimeout(f"The upstream {base} did not answer in time.") from None
+        except httpx.HTTPError as exc:
+            raise BadGateway(
+                f"The upstream {base} could not be reached: {type(exc).__name__}."
+            ) from None
+        data, value = answer.content, json_value(answer.content)
+        if isinstance(value, dict):
+            # Links that name the upstream name the proxy instead.
+            own_root = f"{incoming.scheme}://{incoming.host}{BASE_PATH}"
+            links = {
+                key: own_root + link[len(base) :]
+                for key in _LINKS
+                if isinstance(link := value.get(key), str)
+                and (link == base or link.startswith((base + "/", base + "?")))
+            }
+            if links:
+                value |= links
+                data = encode(value)
         operation = self.operation(incoming.method, incoming.path)
         contract = self.contracts.get(operation.id) if operation and operation.contract else None
-        violations = check_exchange(contract, answer.status_code, _value(body), _value(data))
+        violations = check_exchange(contract, answer.status_code, json_value(body), value)
         for violation in violations:
             log.warning("%s %s breaks its contract: %s", incoming.method, incoming.path, violation)
         headers = [
             (k, v) for k, v in answer.headers.multi_items() if k.lower() not in _NOT_RETURNED
         ]
-        self.recorder.record(
-            Exchange(
-                method=incoming.method,
-                path=incoming.path,
-                query=list(incoming.args.items(multi=True)),
-                request_headers=list(incoming.headers.items()),
-                request_data=body,
-                status=answer.status_code,
-                response_headers=headers,
-                response_data=data,
-                operation=operation.id if operation else None,
-                contract=contract.operation if contract else None,
-                secrets=operation.secrets if operation else _ALL_SECRETS,
-                violations=[str(v) for v in violations],
-            )
+        exchange = Exchange.of(
+            incoming,
+            data=body,
+            status=answer.status_code,
+            response_headers=tuple(headers),
+            response_data=data,
+            operation=operation.id if operation else None,
+            secrets=operation.secrets if operation else self._secrets,
+            violations=[str(v) for v in violations],
         )
-        response = Response(data, status=answer.status_code, headers=Headers(headers))
+        self.recorder.record(exchange, contract.operation if contract else None)
+        response = Response(data, status=answer.status_code, headers=headers)
         if "content-type" not in answer.headers:
             del response.headers["Content-Type"]
         return response
-
-    def _relinked(self, data: bytes, own_root: str) -> bytes:
-        """An answer whose links named the upstream, naming the proxy instead; any other
-        answer (one that is not JSON included) as it came."""
-        value = _value(data)
-        if not isinstance(value, dict):
-            return data
-        base, changed = self.upstream.url, False
-        for key in _LINKS:
-            link = value.get(key)
-            if isinstance(link, str) and (
-                link == base or link.startswith((base + "/", base + "?"))
-            ):
-                value[key] = own_root + link[len(base) :]
-                changed = True
-        return encode(value) if changed else data
-
-
-_ALL_SECRETS = frozenset(s for r in RESOURCES for op in r.operations for s in op.secrets)
-
-
-def _value(data: bytes) -> Any:
-    try:
-        return decode(data) if data else None
-    except JsonProblem:
-        return None
 
 
 def create_proxy(
@@ -206,17 +164,13 @@ def create_proxy(
     max_body_bytes: int = Config.max_body_bytes,
 ) -> Flask:
     """The recording proxy app (see the module). Other paths, an unreachable upstream and
-    bodies over ``max_body_bytes`` get Graph's error body from the one renderer; nothing is
-    recorded for them. Raises ``ValueError`` for a bad or foreign ``upstream`` (``allowed_hosts``
-    widens :data:`GRAPH_HOSTS`) and :class:`~mockgraph.http.errors.StartupError` when ``out``
-    cannot be made."""
+    bodies over ``max_body_bytes`` get Graph's error body and are not recorded. Raises
+    ``ValueError`` for a bad or foreign ``upstream`` (``allowed_hosts`` widens
+    :data:`GRAPH_HOSTS`), :class:`~mockgraph.http.errors.StartupError` when ``out`` cannot be
+    made."""
     target = Upstream.parse(upstream, GRAPH_HOSTS | set(allowed_hosts))
-    proxy = Proxy(
-        target,
-        Recorder(out, source=f"mockgraph record --upstream {target.url}"),
-        contracts if contracts is not None else Contracts.load(),
-        timeout,
-    )
+    recorder = Recorder(out, source=f"mockgraph record --upstream {target.url}")
+    proxy = Proxy(target, recorder, Contracts.load() if contracts is None else contracts, timeout)
     app = Flask("mockgraph-record")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.extensions["mockgraph-record"] = proxy

@@ -1,15 +1,6 @@
-"""Secrets out of everything that leaves the mock's memory: journal entries, recordings, the
-request log and the pytest report.
-
-Redaction works on what is parsed, as the mock itself reads it: a JSON body is decoded by the
-one codec (so ``"\\u006b"`` is the member ``k``), member names compare in any letter case, and a
-body that cannot be parsed is not kept at all (only its size), since a secret can hide in it in
-any spelling. Secret are: the JWK private members (``k``, ``d``, ``p``, ``q``, ``dp``, ``dq``,
-``qi``), passwords, client secrets and tokens, the members an operation declares secret (the
-uploaded PFX and its password), PEM private keys in any string (a certificate's PEM file may
-carry its key along) and any base64 string whose text holds one, the secret-looking headers and
-query options.
-"""
+"""Secrets out of everything that leaves the mock's memory (journal, recordings, request log,
+pytest report). It works on what is parsed: a body decoded by the one codec, member names in any
+letter case; a body that does not parse keeps only its size."""
 
 from __future__ import annotations
 
@@ -21,7 +12,8 @@ from typing import Any
 from mockgraph.http.codec import JsonProblem, decode
 
 REDACTED = "<redacted>"
-#: Member names (compared in lower case) whose values are secret wherever they appear.
+#: Member names (lower case) whose values are secret wherever they appear: the JWK private
+#: members, passwords, client secrets and tokens.
 SECRET_MEMBERS: frozenset[str] = frozenset(
     {"k", "d", "p", "q", "dp", "dq", "qi", "password", "client_secret", "client_assertion"}
     | {"access_token", "refresh_token", "id_token", "assertion"}
@@ -31,17 +23,16 @@ SECRET_HEADERS: frozenset[str] = frozenset(
     {"authorization", "cookie", "set-cookie", "proxy-authorization"}
 )
 _SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth")
-#: Query options (lower case, without ``$``) whose values are secret: OAuth's (RFC 6749: an
-#: authorization ``code``), shared access signatures' ``sig``, API keys; also any name holding
-#: one of the words, and any name ending in ``token`` but OData's cursors.
+#: Query options (lower case, without ``$``) whose values are secret: OAuth's (RFC 6749), shared
+#: access signatures' ``sig``, API keys; also any name holding one of the words, and any name
+#: ending in ``token`` but OData's cursors.
 SECRET_OPTIONS: frozenset[str] = frozenset(
     {"access_token", "refresh_token", "id_token", "client_secret", "client_assertion"}
     | {"assertion", "code", "password", "sig", "signature", "key", "token"}
 )
 _SECRET_OPTION_WORDS = ("secret", "password", "api_key", "api-key", "apikey", "auth")
 _CURSORS = frozenset({"skiptoken", "deltatoken"})
-#: Authorization schemes (RFC 9110 section 11) kept in front of a redacted credential: a
-#: secret-looking header's first word is kept only when it is one of these.
+#: Authorization schemes (RFC 9110 section 11) kept in front of a redacted credential.
 _SCHEMES = frozenset({"basic", "bearer", "digest", "negotiate", "ntlm", "pop"})
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
@@ -49,28 +40,18 @@ _PRIVATE_KEY = re.compile(
 
 
 def _in_base64(text: bytes) -> list[str]:
-    """How ``text`` reads inside base64 (standard and URL-safe alphabets) at each of the three
-    byte alignments: only the characters that depend on ``text`` alone."""
+    """How ``text`` reads inside base64 (standard and URL-safe) at each of the three byte
+    alignments: only the characters that depend on ``text`` alone."""
     forms = []
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + text).decode("ascii")
-        start, end = -(-8 * shift // 6), 8 * (shift + len(text)) // 6
-        forms += [encoded[start:end], encoded[start:end].replace("+", "-").replace("/", "_")]
+        part = encoded[-(-8 * shift // 6) : 8 * (shift + len(text)) // 6]
+        forms += [part, part.replace("+", "-").replace("/", "_")]
     return forms
 
 
 #: The end of a PEM private key's first line, as base64 of a PEM file shows it.
 _PRIVATE_KEY_IN_BASE64 = re.compile("|".join(map(re.escape, _in_base64(b"PRIVATE KEY-----"))))
-
-
-def _redact_string(value: str) -> str:
-    """``value`` with PEM private keys cut out; a base64 text holding one (line breaks
-    allowed) is redacted whole."""
-    if "PRIVATE KEY" in value:
-        return _PRIVATE_KEY.sub(REDACTED, value)
-    if len(value) > 20 and _PRIVATE_KEY_IN_BASE64.search(value.replace("\n", "").replace("\r", "")):
-        return REDACTED
-    return value
 
 
 def not_kept(data: bytes, why: str) -> str:
@@ -79,21 +60,20 @@ def not_kept(data: bytes, why: str) -> str:
 
 
 def read_body(data: bytes | None, *, secrets: Iterable[str] = ()) -> Any:
-    """A request or answer body as the journal and recordings keep it: ``None`` when empty;
-    its JSON value with every secret redacted; else a note of its size (see the module)."""
+    """A body as the journal and recordings keep it: ``None`` when empty, its JSON value with
+    every secret redacted, else :func:`not_kept`."""
     if not data:
         return None
     try:
-        value = decode(data)
+        return redact_body(decode(data), secrets=secrets)
     except JsonProblem:
         return not_kept(data, "not JSON")
-    return redact_body(value, secrets=secrets)
 
 
 def redact_body(value: Any, *, secrets: Iterable[str] = ()) -> Any:
-    """A copy of a JSON value with the values of secret members replaced by :data:`REDACTED`
-    (also ``secrets``, the operation's own), and PEM private keys cut out of every string
-    (a base64 string holding one redacted whole)."""
+    """A copy of a JSON value with the values of secret members (also ``secrets``, the
+    operation's own) replaced by :data:`REDACTED`, PEM private keys cut out of every string
+    and a base64 string holding one redacted whole."""
     names = SECRET_MEMBERS | {s.lower() for s in secrets}
     if isinstance(value, Mapping):
         return {
@@ -104,14 +84,12 @@ def redact_body(value: Any, *, secrets: Iterable[str] = ()) -> Any:
         }
     if isinstance(value, list):
         return [redact_body(v, secrets=names) for v in value]
-    if isinstance(value, str):
-        return _redact_string(value)
-    return value
-
-
-def is_secret_header(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
+    if not isinstance(value, str):
+        return value
+    if "PRIVATE KEY" in value:
+        return _PRIVATE_KEY.sub(REDACTED, value)
+    flat = value.replace("\n", "").replace("\r", "")
+    return REDACTED if len(value) > 20 and _PRIVATE_KEY_IN_BASE64.search(flat) else value
 
 
 def is_secret_option(name: str) -> bool:
@@ -125,10 +103,11 @@ def is_secret_option(name: str) -> bool:
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Headers as a dict, secret values redacted (a credential keeps its authorization
-    scheme, ``Bearer <redacted>``); a repeated header's values joined with ``", "``."""
+    scheme: ``Bearer <redacted>``); a repeated header's values joined with ``", "``."""
     out: dict[str, str] = {}
     for name, value in headers:
-        if is_secret_header(name):
+        lowered = name.lower()
+        if lowered in SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS):
             scheme = value.strip().split(" ", 1)[0]
             kept = scheme if " " in value.strip() and scheme.lower() in _SCHEMES else ""
             value = f"{kept} {REDACTED}".strip()

@@ -1,17 +1,6 @@
-"""State documents: the JSON that ``--state``, ``--state-file``, the control API's
-``/_mockgraph/state``, ``MockGraphServer.seed`` and the pytest marker share.
-
-The format (stable; version it before changing it)::
-
-    {"keySets": [{"id": "B2C_1A_signing",
-                  "keys": [{"kid": "k1", "kty": "oct", "use": "sig", "k": "c2VjcmV0",
-                            "nbf": 1700000000, "exp": 1900000000, "status": "enabled"}]}]}
-
-One member per resource (``keySets``), each a list of items with every member the store keeps,
-secrets included. Unknown members, wrong types, duplicate ids (compared case-insensitively) and
-values left redacted by a redacted dump are errors: a document is loaded whole or not at all.
-An empty file holds no items.
-"""
+"""State documents, the JSON that ``--state``, ``--state-file``, ``/_mockgraph/state`` and the
+pytest marker share: one member per resource (``{"keySets": [...]}``), every item with all it
+holds, secrets included, loaded whole or not at all."""
 
 from __future__ import annotations
 
@@ -34,7 +23,7 @@ class InvalidState(StartupError):
 
 def parse_document(document: Any, resources: Sequence[Resource], where: str) -> Items:
     """The items of a decoded state document; raises :class:`InvalidState` with a message
-    ``"<where>: <path>: <problem>"``. Never quotes a value (it may be a secret)."""
+    ``"<where>: <path>: <problem>"`` that never quotes a value (it may be a secret)."""
     names = [r.name for r in resources]
     if not isinstance(document, dict):
         raise InvalidState(
@@ -43,36 +32,32 @@ def parse_document(document: Any, resources: Sequence[Resource], where: str) -> 
     unknown = sorted(set(document) - set(names))
     if unknown:
         raise InvalidState(f"{where}: unknown member {unknown[0]!r} (allowed: {', '.join(names)})")
-    items: Items = {}
-    for resource in resources:
-        if resource.name in document:
-            try:
-                items[resource.name] = resource.parse_state(document[resource.name], resource.name)
-            except ValueError as exc:
-                raise InvalidState(f"{where}: {exc}") from None
-    return items
+    try:
+        return {
+            r.name: r.parse_state(document[r.name], r.name) for r in resources if r.name in document
+        }
+    except ValueError as exc:
+        raise InvalidState(f"{where}: {exc}") from None
 
 
 def load_file(path: str | os.PathLike[str], resources: Sequence[Resource]) -> Items:
     """The items of the state file at ``path``; raises :class:`InvalidState` naming the file
-    and the problem: missing, unreadable, not UTF-8 JSON, or not in the format above."""
+    and the problem: missing, unreadable, not UTF-8 JSON, or not a state document."""
     where = f"state file {os.fspath(path)!r}"
     try:
-        data = Path(path).read_bytes()
+        data = Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf")
     except FileNotFoundError:
         raise InvalidState(f"{where} does not exist") from None
     except IsADirectoryError:
         raise InvalidState(f"{where} is a directory, not a file") from None
     except OSError as exc:
         raise InvalidState(f"{where} cannot be read: {exc.strerror}") from None
-    data = data.removeprefix(b"\xef\xbb\xbf")
     if not data.strip():
         return {}
     try:
-        document = decode(data)
+        return parse_document(decode(data), resources, where)
     except JsonProblem as problem:
         raise InvalidState(f"{where} {problem}") from None
-    return parse_document(document, resources, where)
 
 
 def document(items: Mapping[str, Iterable[Any]], resources: Sequence[Resource]) -> dict[str, Any]:
@@ -86,15 +71,16 @@ def dump_text(state: Mapping[str, Any]) -> str:
 
 
 class Encoder:
-    """The state file text of the items of every resource, one item per line, encoding again
-    only the items that are not the very objects encoded last time (items are immutable and
-    swapped whole). Not thread-safe: the store's lock guards it."""
+    """A state file's text, one item per line, encoding again only the items that are not the
+    very objects encoded last time (items are immutable and swapped whole), so a write to a
+    large store costs one item's encoding. Not thread-safe: the store's lock guards it."""
 
     def __init__(self, resources: Sequence[Resource]) -> None:
         self._resources = resources
         self._lines: dict[str, dict[str, tuple[Any, str]]] = {r.name: {} for r in resources}
 
     def pieces(self, items: Mapping[str, Sequence[Any]]) -> list[str]:
+        """The file's text of ``items`` (by resource name), in pieces."""
         pieces = ["{"]
         for number, resource in enumerate(self._resources):
             known, fresh = self._lines[resource.name], {}
@@ -104,8 +90,8 @@ class Encoder:
                     line = (item, encode(resource.dump_state(item)).decode())
                 fresh[item.id] = line
             self._lines[resource.name] = fresh
-            lines = [text for _, text in fresh.values()]
+            lines = ",\n".join(text for _, text in fresh.values())
             pieces.append(("," if number else "") + f'\n"{resource.name}": [')
-            pieces.append("\n" + ",\n".join(lines) + "\n]" if lines else "]")
+            pieces.append(f"\n{lines}\n]" if lines else "]")
         pieces.append("}\n")
         return pieces

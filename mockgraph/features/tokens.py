@@ -1,11 +1,6 @@
-"""Access tokens in the JWT compact form: test tokens made (:func:`make_token`) and any token's
-claims read (:func:`read_claims`), with PyJWT.
-
-The mock checks no signature unless asked to (``Config.verify_tokens``). Tokens made here are
-signed with HS256 and the fixed, public :data:`SIGNING_KEY` only so that they look like real
-ones to tools that expect three non-empty parts; anyone can mint them, so they prove nothing
-outside the mock.
-"""
+"""Access tokens in the JWT compact form, with PyJWT: test tokens made (HS256 with a published
+key, so they prove nothing outside the mock) and any token's claims read, its signature checked
+only when a key is given (``Config.verify_tokens``)."""
 
 from __future__ import annotations
 
@@ -13,12 +8,9 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
-
-if TYPE_CHECKING:
-    from jwt.types import Options
 
 #: The audience of Graph tokens: v1 tokens use the URL, v2 tokens the resource app id.
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
@@ -26,14 +18,14 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_AUDIENCES: frozenset[str] = frozenset({GRAPH_AUDIENCE, GRAPH_AUDIENCE + "/", GRAPH_APP_ID})
 #: Not a secret: published so that anyone may check the HS256 signature of a test token.
 SIGNING_KEY = "mockgraph-test-tokens-are-not-secret"
-#: The tenant id the test tokens claim (a fixed, made-up one).
+#: The made-up tenant and app the test tokens claim.
 TEST_TENANT = "00000000-0000-0000-0000-00000000b2c0"
 TEST_APP = "00000000-0000-0000-0000-00000000a99d"
 
 
 class MalformedToken(ValueError):
-    """A token in JWT form (three dot-separated parts) that does not decode, or whose claims
-    the mock reads have the wrong type; the message never quotes the token."""
+    """A JWT that does not decode or verify, or whose claims the mock reads have the wrong
+    type; the message never quotes the token."""
 
 
 def make_token(
@@ -47,13 +39,10 @@ def make_token(
 ) -> str:
     """A JWT access token for the mock (without the ``Bearer`` scheme).
 
-    ``scp`` are delegated permissions (a space-separated string or an iterable, sent as one
-    space-separated ``scp`` claim); ``roles`` application permissions (sent as a list). Give
-    either, both or neither (a token with neither gets 403 from every operation). The token
-    expires ``expires_in`` seconds after ``now`` (default: the wall clock; pass the mock's
-    clock when it is fixed); a negative ``expires_in`` makes an already expired token, ``None``
-    one without ``exp``. ``claims`` are added last and win over the ones above.
-    """
+    ``scp``: delegated permissions (a space-separated string or an iterable); ``roles``:
+    application permissions. Neither gets 403 from every operation. It expires ``expires_in``
+    seconds after ``now`` (default: the wall clock; negative: already expired; ``None``: no
+    ``exp``). ``claims`` are added last and win."""
     issued = int(time.time() if now is None else now)
     payload: dict[str, Any] = {
         "aud": audience,
@@ -66,8 +55,7 @@ def make_token(
     }
     if expires_in is not None:
         payload["exp"] = issued + int(expires_in)
-        # An already expired token was valid once: never valid from after it expires.
-        payload["nbf"] = min(issued, payload["exp"])
+        payload["nbf"] = min(issued, payload["exp"])  # an expired token was valid once
     if scp is not None:
         payload["scp"] = scp if isinstance(scp, str) else " ".join(scp)
     if roles is not None:
@@ -86,33 +74,24 @@ def read_claims(
     token: str, *, key: Any = None, audience: Iterable[str] | None = None
 ) -> dict[str, Any]:
     """The claims of a JWT; with ``key``, its RS256 signature and (``audience``) its audience
-    are checked too. Raises :class:`MalformedToken` when it does not decode or verify, or when
-    a claim the mock reads (``exp``, ``nbf``, ``iat``, ``scp``, ``roles``, ``aud``) has the
-    wrong type: a lifetime must be a finite number, ``nbf`` no later than ``exp``."""
-    # The lifetime is checked by the mock's clock (``auth.check_claims``), never PyJWT's.
+    are checked too. Raises :class:`MalformedToken` when it does not decode or verify, when a
+    lifetime (``exp``, ``nbf``, ``iat``) is not a finite number or ``nbf`` is later than
+    ``exp``, or when ``scp``, ``roles`` or ``aud`` has the wrong type."""
     try:
-        if key is None:
-            unverified: Options = {
-                "verify_signature": False,
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            audience=None if audience is None else list(audience),
+            # The lifetime is checked by the mock's clock (``auth.check_claims``).
+            options={
+                "verify_signature": key is not None,
+                "verify_aud": key is not None and audience is not None,
                 "verify_exp": False,
                 "verify_nbf": False,
                 "verify_iat": False,
-            }
-            claims = jwt.decode(token, options=unverified)
-        else:
-            verified: Options = {
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": audience is not None,
-            }
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=["RS256"],
-                audience=list(audience) if audience is not None else None,
-                options=verified,
-            )
+            },
+        )
     except jwt.InvalidAudienceError:
         raise MalformedToken("it is not meant for Microsoft Graph") from None
     except jwt.InvalidSignatureError:
@@ -120,31 +99,31 @@ def read_claims(
     except (jwt.PyJWTError, ValueError, RecursionError):
         raise MalformedToken("it does not decode") from None
     for name in ("exp", "nbf", "iat"):
-        value = claims.get(name)
-        if value is not None and not _finite(value):
+        if claims.get(name) is not None and not _finite(claims[name]):
             raise MalformedToken(f"the '{name}' claim is not a finite number")
     if claims.get("nbf") is not None and claims.get("exp") is not None:
         if claims["nbf"] > claims["exp"]:
             raise MalformedToken("its 'nbf' is later than its 'exp'")
     if not isinstance(claims.get("scp", ""), str):
         raise MalformedToken("the 'scp' claim is not a string")
-    roles = claims.get("roles", [])
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+    if not _strings(claims.get("roles", [])):
         raise MalformedToken("the 'roles' claim is not a list of strings")
     aud = claims.get("aud", "")
-    if not isinstance(aud, str) and not (
-        isinstance(aud, list) and all(isinstance(a, str) for a in aud)
-    ):
+    if not (isinstance(aud, str) or _strings(aud)):
         raise MalformedToken("the 'aud' claim is not a string")
     return claims
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def _finite(value: Any) -> bool:
-    """Whether a claim is a JSON number a double holds: ``NaN``, ``1e400`` and an integer
-    literal as large are not (a NumericDate is a number of seconds, RFC 7519)."""
+    """Whether a claim is a number a double holds (a NumericDate, RFC 7519): not ``NaN``,
+    ``1e400`` nor an integer as large."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     try:
         return math.isfinite(value)
-    except OverflowError:  # an int too large for a double
+    except OverflowError:
         return False

@@ -13,9 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
-from mockgraph.features import auth
-from mockgraph.features.auth import CLAIMS_KEPT, ClaimsMemo, Permissions, permission_table
-from mockgraph.features.tokens import MalformedToken, make_token, read_claims
+from mockgraph.features.auth import Permissions, permission_table
+from mockgraph.features.tokens import make_token
 from mockgraph.http.contracts import Contracts
 from mockgraph.resources.keysets.operations import OPERATIONS
 from mockgraph.state import MockGraph, mockgraph
@@ -274,36 +273,3 @@ def test_verify_tokens_refuses_opaque_tokens_and_jwts_it_has_no_key_to_check(
         minted = call(client, "POST", URL, {"id": "a"}, token(scp=READ_WRITE))
         assert_error(minted, 401, "InvalidAuthenticationToken", "The access token is not valid")
     assert len(mockgraph(app).stores["keySets"]) == 0
-
-
-@pytest.fixture
-def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The tokens the claims memo decodes from now on, in order."""
-    seen: list[str] = []
-
-    def counting(jwt: str, **kwargs: Any) -> dict[str, Any]:
-        seen.append(jwt)
-        return read_claims(jwt, **kwargs)
-
-    monkeypatch.setattr(auth, "read_claims", counting)
-    return seen
-
-
-def test_the_claims_memo_holds_at_most_claims_kept_tokens(decoded: list[str]) -> None:
-    # Only the decoder's calls show how many tokens the memo holds.
-    memo = ClaimsMemo()
-    tokens = [token(scp=READ, claims={"n": n}) for n in range(CLAIMS_KEPT + 1)]
-    for jwt in tokens[:CLAIMS_KEPT]:
-        assert memo(jwt)["scp"] == READ
-    assert memo(tokens[0])["n"] == 0
-    assert decoded == tokens[:CLAIMS_KEPT]  # all of them kept
-    assert memo(tokens[-1])["n"] == CLAIMS_KEPT  # one more: the memo forgets all
-    assert memo(tokens[0])["n"] == 0
-    assert decoded[CLAIMS_KEPT:] == [tokens[-1], tokens[0]]
-
-
-def test_the_claims_memo_refuses_a_malformed_token_every_time() -> None:
-    memo = ClaimsMemo()
-    for _ in range(2):
-        with pytest.raises(MalformedToken, match="it does not decode"):
-            memo("a.b.c")

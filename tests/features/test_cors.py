@@ -16,6 +16,8 @@ from mockgraph import cli as cli_module
 from mockgraph.features.cors import OriginPolicy, allowed_request_headers
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import StartupError
+from mockgraph.serve.production import Listen
+from mockgraph.serve.worker import Build
 from mockgraph.state import mockgraph
 
 BASE = "/beta/trustFramework/keySets"
@@ -225,11 +227,11 @@ def test_an_app_configured_for_one_origin_refuses_localhost(contracts: Contracts
 def test_serve_cors_origin_option_reaches_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Flask] = []
 
-    def fake_run(app: Flask, config: Config, **_: Any) -> int:
-        seen.append(app)
+    def fake_serve(build: Build, listen: Listen, **_: Any) -> int:
+        seen.append(build.app())
         return 0
 
-    monkeypatch.setattr(cli_module, "run", fake_run)
+    monkeypatch.setattr(cli_module, "serve", fake_serve)
     result = CliRunner().invoke(
         cli_module.main,
         ["serve", "--port", "0", "--cors-origin", "https://a.example", "--cors-origin", "*"],
@@ -241,7 +243,7 @@ def test_serve_cors_origin_option_reaches_the_config(monkeypatch: pytest.MonkeyP
 def test_serve_refuses_a_malformed_cors_origin_without_a_traceback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cli_module, "run", lambda *a, **k: 0)
+    monkeypatch.setattr(cli_module, "serve", lambda build, listen, **_: build.app() and 0)
     result = CliRunner().invoke(
         cli_module.main, ["serve", "--port", "0", "--cors-origin", "localhost:3000"]
     )

@@ -275,16 +275,6 @@ def test_counters_are_exact_under_concurrent_requests() -> None:
     assert (len(hits), hits.count(True)) == (300, 100)
 
 
-def test_rules_can_be_added_and_cleared_at_run_time() -> None:
-    faults = Faults(operations=OPERATIONS)
-    faults.add("next 1 listKeySets -> 503")
-    assert faults.decide("listKeySets", "GET") is not None
-    faults.clear()
-    assert faults.rules == []
-    with pytest.raises(FaultRuleError):
-        faults.add("nonsense")
-
-
 def test_header_action_parses_like_a_rules_action() -> None:
     assert parse_action("429; Retry-After: 2") == Action(429, 2)
     assert parse_action("delay=20ms") == Action(delay_ms=20)

@@ -27,6 +27,8 @@ from mockgraph.features.faults import FAULT_HEADER
 from mockgraph.features.proxy import GRAPH_HOSTS, Proxy, Upstream, create_proxy, proxy_of
 from mockgraph.features.recording import Recorder
 from mockgraph.http.contracts import Contracts
+from mockgraph.serve.production import Listen
+from mockgraph.serve.worker import Build
 
 AUTH = {"Authorization": "Bearer secret-token-value"}
 KEYSETS = "/beta/trustFramework/keySets"
@@ -388,18 +390,18 @@ def test_record_command_serves_the_proxy_on_the_given_address(
 ) -> None:
     served: dict[str, Any] = {}
 
-    def fake_run(app: Flask, config: Config, **options: Any) -> int:
-        served.update(app=app, config=config, options=options)
+    def fake_serve(build: Build, listen: Listen, **options: Any) -> int:
+        served.update(app=build.app(), listen=listen)
         return 0
 
-    monkeypatch.setattr(cli_module, "run", fake_run)
+    monkeypatch.setattr(cli_module, "serve", fake_serve)
     result = CliRunner().invoke(
         main,
         ["record", "--upstream", "https://graph.microsoft.com", "--out", str(tmp_path / "rec")],
     )
     assert result.exit_code == 0, result.output
     assert "recording https://graph.microsoft.com/beta into" in result.output
-    assert (served["config"].host, served["config"].port) == ("127.0.0.1", 8000)
+    assert (served["listen"].host, served["listen"].port) == ("127.0.0.1", 8000)
     assert proxy_of(served["app"]).upstream.url == "https://graph.microsoft.com/beta"
     assert (tmp_path / "rec").is_dir()
 

@@ -19,7 +19,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mockgraph import Config, MockGraphServer, create_app
-from mockgraph.features.recording import Exchange, Recorder, Violation, check_exchange
+from mockgraph.features.journal import Exchange
+from mockgraph.features.recording import Recorder, Violation, check_exchange
 from mockgraph.http.contracts import Contracts, compile_contract
 from mockgraph.http.errors import StartupError
 from mockgraph.state import mockgraph
@@ -288,17 +289,18 @@ def test_concurrent_exchanges_each_get_their_own_number(tmp_path: Path) -> None:
     exchange = Exchange(
         method="GET",
         path=KEYSETS,
-        query=[],
-        request_headers=[],
-        request_data=None,
+        query_string=b"",
+        headers={},
+        data=None,
         status=200,
-        response_headers=[],
+        response_headers=(),
         response_data=b'{"value": []}',
         operation="listKeySets",
-        contract="listKeySets",
     )
     threads = [
-        threading.Thread(target=lambda: [recorder.record(exchange) for _ in range(25)])
+        threading.Thread(
+            target=lambda: [recorder.record(exchange, "listKeySets") for _ in range(25)]
+        )
         for _ in range(8)
     ]
     for thread in threads:
