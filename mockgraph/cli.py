@@ -44,6 +44,8 @@ def _listen(
             fg="red",
             err=True,
         )
+    if (cert is None) != (key is None):
+        raise click.UsageError("--cert and --key go together")
     if not (https or cert or key):
         return Listen(host, port)
     try:
@@ -185,10 +187,11 @@ def serve_command(
     )
     ca = tls.ensure().ca if https and cert is None else None
     server = "Werkzeug's development server" if dev else "granian"
+    pool = None if dev else threads  # the development server makes a thread per request
     build = Build(
         "mockgraph.serve.worker:mock", {"config": config.to_json()}, threads, config.max_body_bytes
     )
-    _serve(build, listen, dev, lambda root, _: _say(banner(config, root, server, threads, ca)))
+    _serve(build, listen, dev, lambda root, _: _say(banner(config, root, server, pool, ca)))
 
 
 @main.command()

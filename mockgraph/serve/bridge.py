@@ -31,11 +31,13 @@ _BASE.update({"wsgi.multiprocess": False, "wsgi.run_once": False})
 class Bridge:
     """``app`` served over ASGI. The body must arrive within ``body_timeout`` seconds in all;
     past ``max_body`` bytes it is no longer received and the app sees only its length (a
-    mockgraph app then answers 413). A body that comes too slowly or cannot be read is
-    answered by the app too (:data:`~mockgraph.http.facts.BODY_PROBLEM`), through its one
-    error renderer, and the connection is closed. The app runs on the loop where ``inline``
-    says so, else on ``pool``; an injected delay it asks for (:data:`DELAY_KEY`) is waited out
-    on the loop, holding no thread."""
+    mockgraph app then answers 413). A body that comes too slowly, or a chunked body that
+    ends before its last chunk (broken framing, or a client that hung up), is answered by the
+    app too (:data:`~mockgraph.http.facts.BODY_PROBLEM`: 408, 400), through its one error
+    renderer, and the connection is closed; a client that hangs up before a body of declared
+    length arrives gets no answer. The app runs on the loop where ``inline`` says so, else on
+    ``pool``; an injected delay it asks for (:data:`DELAY_KEY`) is waited out on the loop,
+    holding no thread."""
 
     def __init__(
         self,
@@ -75,10 +77,12 @@ class Bridge:
                 received = await asyncio.wait_for(self._body(receive), self.body_timeout)
             except TimeoutError:
                 received, environ[BODY_PROBLEM] = b"", "timeout"
-            except Exception:  # the server could not read it (broken chunked framing)
-                received, environ[BODY_PROBLEM] = b"", "framing"
+            if received is None and declared is not None:
+                return  # the client hung up mid-body: nobody to answer
             if received is None:
-                return  # the client hung up
+                # granian reports a chunked body it cannot parse as a disconnect, and the
+                # client, still there, is owed an answer (one that truly hung up gets it too).
+                received, environ[BODY_PROBLEM] = b"", "framing"
             environ.pop("HTTP_TRANSFER_ENCODING", None)
             environ["CONTENT_LENGTH"] = str(len(received))
             whole = len(received) <= self.max_body and BODY_PROBLEM not in environ

@@ -1,14 +1,14 @@
 """Serving an app on a real socket for ``mockgraph serve`` and ``mockgraph record``: granian (a
 Rust HTTP/1.1 server) with one worker process, its documented API, in front of the bridge; or
-Werkzeug's development server behind ``--dev``. Both stop on SIGINT/SIGTERM with status 0.
+Werkzeug's development server behind ``--dev``. Both stop on SIGINT/SIGTERM with status 0
+once the requests in flight are answered, or :data:`DRAIN_SECONDS` have passed.
 
 One worker, because the store is in memory: a second one would split it. The worker rebuilds
 the app from its description (``serve.worker.Build``), so the app is built here first, only to
 report a start-up problem as one line before any server starts. Timeouts and limits (the
 figures behind them: ``benchmarks/README.md``): a request's headers within
 :data:`HEADER_SECONDS` (an idle keep-alive connection is closed after as long), its body within
-``worker.BODY_TIMEOUT`` (then 408), :data:`BACKLOG` connections waiting and as many open, and a
-stop that waits at most :data:`DRAIN_SECONDS` for the requests in flight.
+``worker.BODY_TIMEOUT`` (then 408), :data:`BACKLOG` connections waiting and as many open.
 """
 
 from __future__ import annotations
@@ -127,15 +127,32 @@ def _run_granian(build: Build, listen: Listen, address: str, port: int) -> int:
 def _run_werkzeug(app: Flask, listen: Listen, port: int) -> int:
     import signal
 
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    flight = _InFlight()
+
+    class Handler(WSGIRequestHandler):
+        def run_wsgi(self) -> None:
+            """One request, counted from its head read until its answer is written or the
+            connection lost: what a stop waits for."""
+            with flight:
+                super().run_wsgi()
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            """Nothing: the app's request log has the line (or ``--quiet`` wants none)."""
 
     context = (str(listen.cert), str(listen.key)) if listen.cert and listen.key else None
     try:
-        server = make_server(listen.host.strip("[]"), port, app, threaded=True, ssl_context=context)
+        server = make_server(
+            listen.host.strip("[]"),
+            port,
+            app,
+            threaded=True,
+            request_handler=Handler,
+            ssl_context=context,
+        )
     except (OSError, SystemExit):  # werkzeug prints why it cannot bind, then exits
         raise StartupError(f"cannot bind {listen.host}:{port}") from None
-    # Joined by server_close(), so a stop waits for the requests in flight.
-    server.daemon_threads = False  # type: ignore[attr-defined]
 
     def stop(*_: Any) -> None:
         # shutdown() waits for serve_forever(), which runs in this (the main) thread.
@@ -146,9 +163,38 @@ def _run_werkzeug(app: Flask, listen: Listen, port: int) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+        # Its threads are daemons: a client stalled inside its request holds the stop for
+        # the drain deadline at most, one that never sends a request not at all.
+        if not flight.wait_idle(DRAIN_SECONDS):
+            log.warning(
+                "stopping with %d request(s) unanswered after %d s", flight.count, DRAIN_SECONDS
+            )
+        _close(app)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+class _InFlight:
+    """How many requests are being answered (``with`` it around each), for a stop to wait."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self.changed:
+            self.count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self.changed:
+            self.count -= 1
+            self.changed.notify_all()
+
+    def wait_idle(self, seconds: float) -> bool:
+        """Wait until no request is in flight, at most ``seconds``; whether none is."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.count == 0, seconds)
 
 
 def _bindable(host: str, port: int) -> tuple[str, int]:
