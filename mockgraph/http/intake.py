@@ -89,6 +89,8 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
     problem = environ.get(BODY_PROBLEM)
     if problem == "timeout":
         raise RequestTimeout("The request body did not arrive in time.")
+    if problem == "incomplete":
+        raise BadRequest("The request body ended before its declared length.")
     if problem is not None:
         raise BadRequest("The request body could not be read: its chunked framing is broken.")
 

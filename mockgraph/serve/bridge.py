@@ -77,12 +77,12 @@ class Bridge:
                 received = await asyncio.wait_for(self._body(receive), self.body_timeout)
             except TimeoutError:
                 received, environ[BODY_PROBLEM] = b"", "timeout"
-            if received is None and declared is not None:
-                return  # the client hung up mid-body: nobody to answer
             if received is None:
-                # granian reports a chunked body it cannot parse as a disconnect, and the
-                # client, still there, is owed an answer (one that truly hung up gets it too).
-                received, environ[BODY_PROBLEM] = b"", "framing"
+                # granian reports a body cut short, or chunks it cannot parse, as a disconnect;
+                # a client still there (half-closed) is owed an answer, and one that truly hung
+                # up gets it too: nobody reads it.
+                problem = "incomplete" if declared is not None else "framing"
+                received, environ[BODY_PROBLEM] = b"", problem
             environ.pop("HTTP_TRANSFER_ENCODING", None)
             environ["CONTENT_LENGTH"] = str(len(received))
             whole = len(received) <= self.max_body and BODY_PROBLEM not in environ

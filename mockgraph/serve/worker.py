@@ -6,6 +6,9 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,12 +73,21 @@ def load(description: str) -> Bridge:
     collections do not walk 100,000 stored key sets."""
     build = Build(**json.loads(description))
     app = build.app()
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
     pool = ThreadPoolExecutor(max_workers=build.threads, thread_name_prefix="mockgraph")
     gc.collect()
     gc.freeze()
     return Bridge(
         app, pool, max_body=build.max_body, body_timeout=BODY_TIMEOUT, inline=quick_requests(app)
     )
+
+
+def _end_with(parent: int) -> None:
+    """End this worker once its server process is gone (killed with SIGKILL, say): an orphan
+    would go on serving a stale store and holding the state file's lock."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def quick_requests(app: Flask) -> InlineRule | None:
