@@ -129,7 +129,7 @@ class ServeProcess:
         while time.monotonic() < deadline:
             found = URL.search(self.output())
             # The URL is announced once the port is bound, a moment before it is served.
-            if found and _answers(found.group(1), int(found.group(2))):
+            if found and answers(found.group(1), int(found.group(2))):
                 return found.group(1), int(found.group(2))
             if self.process.poll() is not None:
                 break
@@ -166,7 +166,7 @@ def _unverified() -> ssl.SSLContext:
     return context
 
 
-def _answers(scheme: str, port: int) -> bool:
+def answers(scheme: str, port: int) -> bool:
     if scheme == "https":
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
             "127.0.0.1", port, timeout=5, context=_unverified()

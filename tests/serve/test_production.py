@@ -5,6 +5,7 @@ stall or idle, the port, and which requests hold a thread. HTTPS: ``test_tls.py`
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_process import PACKAGE_ROOT, ServeProcess, build_command
+from serve_process import PACKAGE_ROOT, ServeProcess, answers, build_command
 
 from mockgraph.serve.production import DRAIN_SECONDS
 from mockgraph.serve.worker import BODY_TIMEOUT, QUICK_BODY_BYTES
@@ -339,3 +340,21 @@ def test_port_0_serves_on_a_free_port_named_in_the_banner(one_thread: ServeProce
 def test_port_0_serves_the_dev_server_on_a_free_port_named_in_the_banner(tmp_path: Path) -> None:
     with _serve(tmp_path, "dev") as served:
         _check_banner(served)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL of one process is a POSIX test")
+def test_a_worker_whose_server_was_killed_ends_and_frees_the_port_and_state_file(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.json"
+    with ServeProcess(tmp_path / "first.log", "--state-file", str(state)) as first:
+        port = int(first.root.rsplit(":", 1)[1])
+        first.process.send_signal(signal.SIGKILL)  # the server alone: its worker is orphaned
+        first.process.wait(30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and answers("http", port):
+            time.sleep(0.1)
+        assert not answers("http", port), "the orphaned worker still answers"
+    with ServeProcess(tmp_path / "second.log", "--state-file", str(state)) as second:
+        assert second.request("GET", "/_mockgraph/health")[0] == 200
