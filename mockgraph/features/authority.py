@@ -32,7 +32,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Blueprint, Flask, Response, current_app, request
 
-from mockgraph.features.tokens import GRAPH_AUDIENCE, GRAPH_AUDIENCES
+from mockgraph.features.tokens import GRAPH_AUDIENCE, GRAPH_AUDIENCES, MalformedToken, read_claims
 from mockgraph.http.errors import GraphError, StartupError
 from mockgraph.http.rendering import plain_json
 from mockgraph.resources.keysets.keys import b64url_uint, jwk_thumbprint
@@ -209,18 +209,18 @@ def _check_assertion(assertion: str, client_id: str, token_endpoint: str, now: f
     endpoint as ``aud``, and be current; its signature is not checked (no certificate is
     registered)."""
     try:
-        claims = jwt.decode(
-            assertion, options={"verify_signature": False, "verify_exp": False, "verify_aud": False}
-        )
-    except jwt.PyJWTError:
-        raise BadAssertion("The client assertion is not a well-formed JWT.") from None
+        claims = read_claims(assertion)
+    except MalformedToken as exc:
+        raise BadAssertion(f"The client assertion is not valid: {exc}.") from None
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise BadAssertion("The client assertion's iss and sub must be the client id.")
     if claims.get("aud") != token_endpoint:
         raise BadAssertion("The client assertion's aud must be this token endpoint.")
     exp = claims.get("exp")
-    if not isinstance(exp, int | float) or exp <= now:
+    if exp is None or exp <= now:
         raise BadAssertion("The client assertion is expired.")
+    if claims.get("nbf") is not None and claims["nbf"] > now:
+        raise BadAssertion("The client assertion is not yet valid.")
 
 
 def _mock() -> MockGraph:

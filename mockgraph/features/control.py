@@ -63,14 +63,10 @@ def list_requests() -> Response:
     limit = request.args.get("limit")
     if limit is not None and not _LIMIT.fullmatch(limit):
         raise BadRequest("The query parameter 'limit' must be a whole number, 0 or more.")
-    entries = [
-        e.to_json()
-        for e in mock.journal.entries()
-        if operation in (None, e.operation) and (method is None or e.method == method.upper())
-    ]
-    if limit is not None:
-        entries = entries[len(entries) - int(limit) :] if int(limit) else []
-    return plain_json({"requests": entries})
+    entries = mock.journal.entries(
+        operation=operation, method=method, limit=int(limit) if limit is not None else None
+    )
+    return plain_json({"requests": [e.to_json() for e in entries]})
 
 
 @bp.delete("/requests")

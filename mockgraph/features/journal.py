@@ -168,11 +168,22 @@ class Journal:
             self._ring.clear()
             self.kept_bytes = 0
 
-    def entries(self) -> list[Entry]:
-        """Every entry kept, oldest first."""
+    def entries(
+        self, *, operation: str | None = None, method: str | None = None, limit: int | None = None
+    ) -> list[Entry]:
+        """The entries kept, oldest first: only those of ``operation`` and ``method`` when
+        given, only the newest ``limit`` of them when given (chosen before any is decoded)."""
         with self._lock:
             kept = list(self._ring)
-        return [exchange.entry(seq) for seq, exchange, _ in kept]
+        chosen = [
+            (seq, exchange)
+            for seq, exchange, _ in kept
+            if operation in (None, exchange.operation)
+            and (method is None or exchange.method == method.upper())
+        ]
+        if limit is not None:
+            chosen = chosen[len(chosen) - limit :] if limit else []
+        return [exchange.entry(seq) for seq, exchange in chosen]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())

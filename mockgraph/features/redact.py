@@ -8,6 +8,7 @@ import base64
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from mockgraph.http.codec import JsonProblem, decode
 
@@ -17,6 +18,8 @@ REDACTED = "<redacted>"
 SECRET_MEMBERS: frozenset[str] = frozenset(
     {"k", "d", "p", "q", "dp", "dq", "qi", "password", "client_secret", "client_assertion"}
     | {"access_token", "refresh_token", "id_token", "assertion"}
+    # The uploads' file: a PFX holds a private key, and a certificate file may carry one.
+    | {"key"}
 )
 #: Header names (lower case) whose values are secret; also any name holding one of the words.
 SECRET_HEADERS: frozenset[str] = frozenset(
@@ -72,24 +75,41 @@ def read_body(data: bytes | None, *, secrets: Iterable[str] = ()) -> Any:
 
 def redact_body(value: Any, *, secrets: Iterable[str] = ()) -> Any:
     """A copy of a JSON value with the values of secret members (also ``secrets``, the
-    operation's own) replaced by :data:`REDACTED`, PEM private keys cut out of every string
-    and a base64 string holding one redacted whole."""
+    operation's own, and members named as secret headers) replaced by :data:`REDACTED`, PEM
+    private keys cut out of every string, a base64 string holding one redacted whole, the
+    secret query values of a ``url`` redacted, and a string that is itself JSON redacted as
+    the value it holds."""
     names = SECRET_MEMBERS | {s.lower() for s in secrets}
     if isinstance(value, Mapping):
-        return {
-            k: REDACTED
-            if str(k).lower() in names and v is not None
-            else redact_body(v, secrets=names)
-            for k, v in value.items()
-        }
+        return {k: _member(str(k), v, names) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_body(v, secrets=names) for v in value]
     if not isinstance(value, str):
         return value
+    if value.lstrip()[:1] in ("{", "["):
+        try:
+            return redact_body(decode(value), secrets=names)
+        except JsonProblem:
+            pass
     if "PRIVATE KEY" in value:
         return _PRIVATE_KEY.sub(REDACTED, value)
     flat = value.replace("\n", "").replace("\r", "")
     return REDACTED if len(value) > 20 and _PRIVATE_KEY_IN_BASE64.search(flat) else value
+
+
+def _member(name: str, value: Any, names: frozenset[str]) -> Any:
+    lowered = name.lower()
+    if value is not None and (lowered in names or _is_secret_header(lowered)):
+        return REDACTED
+    if lowered == "url" and isinstance(value, str) and "?" in value:
+        path, _, query = value.partition("?")
+        pairs = parse_qsl(query, keep_blank_values=True)
+        return path + "?" + urlencode(redact_query(pairs), safe="$'(),<>")
+    return redact_body(value, secrets=names)
+
+
+def _is_secret_header(lowered: str) -> bool:
+    return lowered in SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
 
 
 def is_secret_option(name: str) -> bool:
@@ -106,8 +126,7 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     scheme: ``Bearer <redacted>``); a repeated header's values joined with ``", "``."""
     out: dict[str, str] = {}
     for name, value in headers:
-        lowered = name.lower()
-        if lowered in SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS):
+        if _is_secret_header(name.lower()):
             scheme = value.strip().split(" ", 1)[0]
             kept = scheme if " " in value.strip() and scheme.lower() in _SCHEMES else ""
             value = f"{kept} {REDACTED}".strip()

@@ -30,8 +30,10 @@ Commit = Callable[["Store[Any]", Callable[[], list[Any]]], None]
 
 
 def id_key(item_id: str) -> str:
-    """The comparison key of an id: ids differing only in letter case are the same item."""
-    return item_id.casefold()
+    """The comparison key of an id: ids differing only in ASCII letter case are the same item.
+    Ids are ASCII; one that is not is kept as it is, so that no Unicode folding (``ſ`` is
+    ``s``, the Kelvin sign ``k``) makes it name a stored one."""
+    return item_id.lower() if item_id.isascii() else item_id
 
 
 class Clock:

@@ -30,6 +30,9 @@ from mockgraph.resources.keysets.models import Key
 #: RFC 7638 section 3.2: the members that enter the thumbprint, per key type.
 _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "oct": ("k", "kty")}
 _NOT_A_CERTIFICATE = "The value of 'key' is not a base64-encoded X.509 certificate."
+#: The most key derivation iterations a PFX may ask for: 50 times what OpenSSL, Windows and
+#: cryptography write (2,048 or 2,000).
+MAX_ITERATIONS = 100_000
 _NOT_A_PFX = "The value of 'key' is not a base64-encoded PKCS#12 (PFX) file."
 
 
@@ -103,6 +106,12 @@ def pkcs12_key(key: str, password: str | None) -> Key:
     if not key.strip():
         raise BadRequest("The value of 'key' must not be empty.")
     data = _base64(key, _NOT_A_PFX)
+    if _largest_iteration_count(data) > MAX_ITERATIONS:
+        # Key derivation holds the interpreter for its whole count: a crafted file would
+        # stall every client of the mock.
+        raise BadRequest(
+            f"The PKCS#12 file asks for more than {MAX_ITERATIONS:,} key derivation iterations."
+        )
     loaded: pkcs12.PKCS12KeyAndCertificates | None = None
     for candidate in [password.encode("utf-8")] if password else [None, b""]:
         try:
@@ -124,6 +133,39 @@ def pkcs12_key(key: str, password: str | None) -> Key:
         raise BadRequest("The private key in the PKCS#12 file does not match its certificate.")
     chain = [leaf, *(extra.certificate for extra in loaded.additional_certs)]
     return _chain_key(chain, loaded.key if isinstance(loaded.key, rsa.RSAPrivateKey) else None)
+
+
+def _largest_iteration_count(der: bytes, depth: int = 0) -> int:
+    """The largest iteration count a DER PKCS#12 file asks for (its MAC's and its PBE
+    parameters': in each, an INTEGER right after the salt's OCTET STRING), found without
+    deriving anything; 0 for what does not parse as DER."""
+    largest, index, previous = 0, 0, -1
+    try:
+        while index < len(der) and depth < 24:
+            tag, value, index = _element(der, index)
+            if tag == 0x02 and previous == 0x04:
+                largest = max(largest, int.from_bytes(value[:9], "big"))
+            elif tag & 0x20 or tag == 0x04:  # constructed, or a string that may wrap DER
+                largest = max(largest, _largest_iteration_count(value, depth + 1))
+            previous = tag
+    except ValueError:
+        return largest if depth == 0 else 0
+    return largest
+
+
+def _element(der: bytes, index: int) -> tuple[int, bytes, int]:
+    """One DER element at ``index``: its tag, value and the index after it (``ValueError``)."""
+    if index + 2 > len(der):
+        raise ValueError("truncated")
+    tag, length, index = der[index], der[index + 1], index + 2
+    if length & 0x80:
+        size = length & 0x7F
+        if not 0 < size <= 4 or index + size > len(der):
+            raise ValueError("bad length")
+        length, index = int.from_bytes(der[index : index + size], "big"), index + size
+    if index + length > len(der):
+        raise ValueError("truncated")
+    return tag, der[index : index + length], index + length
 
 
 def _base64(value: str, message: str) -> bytes:
