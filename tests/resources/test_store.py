@@ -209,3 +209,14 @@ def test_the_clock_is_fixed_settable_and_resets_to_its_configuration() -> None:
     wall.set(1.0)
     wall.reset()
     assert wall.now() > 1_000_000_000
+
+
+@pytest.mark.parametrize("twin", ["\u017fIGNING", "\u212aEY", "S\u0130GNING"])
+def test_an_id_with_a_unicode_letter_that_folds_to_ascii_names_no_stored_item(twin: str) -> None:
+    store = store_of("signing", "key")
+    assert twin not in store
+    with pytest.raises(NotFound):
+        store.get(twin)
+    with pytest.raises(NotFound):
+        store.delete(twin)
+    assert [i.id for i in store] == ["key", "signing"]

@@ -281,3 +281,20 @@ def test_pkcs12_key_rejects_a_certificate_that_does_not_match_the_key(
     with pytest.raises(BadRequest) as excinfo:
         keys.pkcs12_key(make_pfx_b64("pw"), "pw")
     assert_bad_request(excinfo, "does not match")
+
+
+def test_a_pfx_asking_for_millions_of_key_derivation_rounds_is_refused_before_it_is_read() -> None:
+    leaf_key, cert = make_certificate(key=shared_rsa_key())
+    sealing = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(5_000_000)
+    pfx = pkcs12.serialize_key_and_certificates(b"x", leaf_key, cert, None, sealing.build(b"pw"))
+    started = datetime.now(UTC)
+    with pytest.raises(BadRequest, match="more than 100,000 key derivation iterations"):
+        keys.pkcs12_key(base64.b64encode(pfx).decode(), "pw")
+    assert (datetime.now(UTC) - started).total_seconds() < 1  # 5,000,000 rounds take seconds
+
+
+def test_a_pfx_with_the_usual_rounds_is_read() -> None:
+    leaf_key, cert = make_certificate(key=shared_rsa_key())
+    sealing = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(50_000)
+    pfx = pkcs12.serialize_key_and_certificates(b"x", leaf_key, cert, None, sealing.build(b"pw"))
+    assert keys.pkcs12_key(base64.b64encode(pfx).decode(), "pw").kty == "RSA"

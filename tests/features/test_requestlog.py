@@ -1,0 +1,90 @@
+"""The request log, in-process: one line per exchange with time, method, path (secret query
+values redacted), status, duration, operation and, for an error, Graph's code and the first line
+of its message; JSON a line with ``json``; never a token or a body."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from flask.testing import FlaskClient
+
+from mockgraph import Config, create_app
+from mockgraph.features.requestlog import RequestLog
+from mockgraph.state import mockgraph
+
+KEYSETS = "/beta/trustFramework/keySets"
+TEXT = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (\S+) (\S+) (\d{3}) [\d.]+ms (\S+)(?: (.*))?$")
+
+
+def logged(form: str) -> tuple[FlaskClient, io.StringIO]:
+    app = create_app(Config(log=form))
+    stream = io.StringIO()
+    mockgraph(app).log = RequestLog(form, stream)
+    return app.test_client(), stream
+
+
+def test_a_text_line_per_exchange_with_the_error_code_and_message_of_a_refusal() -> None:
+    client, stream = logged("text")
+    client.post(KEYSETS, json={"id": "a"}, headers={"Authorization": "Bearer tok3n"})
+    client.get(KEYSETS + "/B2C_1A_nope", headers={"Authorization": "Bearer tok3n"})
+    first, second = (TEXT.match(line) for line in stream.getvalue().splitlines())
+    assert first is not None and second is not None
+    assert first.groups() == ("POST", KEYSETS, "201", "createKeySet", None)
+    assert second.groups()[:4] == ("GET", KEYSETS + "/B2C_1A_nope", "404", "getKeySet")
+    assert second.group(5) == "itemNotFound: Key set 'B2C_1A_nope' was not found."
+    assert "tok3n" not in stream.getvalue()
+
+
+def test_secret_query_values_are_redacted_and_bodies_never_written() -> None:
+    client, stream = logged("text")
+    client.post(
+        KEYSETS + "?access_token=S3CRET&$top=1",
+        json={"id": "a", "keys": [{"k": "K3Y"}]},
+        headers={"Authorization": "Bearer x"},
+    )
+    line = stream.getvalue()
+    assert "access_token=<redacted>" in line and "$top=1" in line
+    assert "S3CRET" not in line and "K3Y" not in line
+
+
+def test_only_the_first_line_of_a_message_is_written() -> None:
+    client, stream = logged("text")
+    client.post(
+        KEYSETS, data="{bad", content_type="application/json", headers={"Authorization": "Bearer x"}
+    )
+    (line,) = stream.getvalue().splitlines()
+    assert " 400 " in line and "invalidRequest: The request body is not valid JSON" in line
+
+
+def test_json_lines_carry_the_same_facts() -> None:
+    client, stream = logged("json")
+    client.get(KEYSETS, headers={"Authorization": "Bearer x"})
+    client.get(KEYSETS)
+    ok, refused = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (ok["method"], ok["path"], ok["status"], ok["operation"]) == (
+        "GET",
+        KEYSETS,
+        200,
+        "listKeySets",
+    )
+    assert ok["time"].endswith("Z") and ok["duration_ms"] >= 0 and "error" not in ok
+    assert refused["error"] == {
+        "code": "InvalidAuthenticationToken",
+        "message": "Access token is empty.",
+    }
+
+
+def test_no_log_unless_configured_and_a_failing_stream_never_fails_a_request() -> None:
+    app = create_app(Config())
+    assert mockgraph(app).log is None
+    client, stream = logged("text")
+    stream.close()  # writing now raises ValueError
+    assert client.get(KEYSETS, headers={"Authorization": "Bearer x"}).status_code == 200
+
+
+def test_an_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="log format"):
+        RequestLog("xml")
