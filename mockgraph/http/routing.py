@@ -52,21 +52,16 @@ class Operation:
         """Whether the operation never changes state (GET)."""
         return all(m in {"GET", "HEAD"} for m in self.methods)
 
-    def rules(self) -> list[str]:
-        """The werkzeug URL rules of every form of :attr:`path`."""
+    def rule(self) -> str:
+        """The werkzeug URL rule that matches every form of :attr:`path`: an item segment
+        ``/{id}`` is ``<item:id>``, an action's or function's name ``<verb(...):_verb>``."""
         stem, name = self.path, ""
         if self.kind != "entity":
             stem, name = self.path.rsplit("/", 1)
-        forms = [""]
-        for index, piece in enumerate(re.split(r"/\{(\w+)\}", stem)):
-            if index % 2:
-                forms = [f + s for f in forms for s in (f"/<{piece}>", f"(<odatakey:{piece}>)")]
-            else:
-                forms = [f + piece for f in forms]
-        names = [f"/{name}", f"/microsoft.graph.{name}"] if name else [""]
-        if self.kind == "function":
-            names = [n + call for n in names for call in ("", "()")]
-        return [BASE_PATH + form + n for form in forms for n in names]
+        rule = re.sub(r"/\{(\w+)\}", r"<item:\1>", stem)
+        if name:
+            rule += f"/<verb({name!r}, {self.kind == 'function'}):_verb>"
+        return BASE_PATH + rule
 
 
 @dataclass(frozen=True)
@@ -111,23 +106,37 @@ class Call:
         return parsing.load(schema, value)
 
 
-class ODataKeyConverter(BaseConverter):
-    """``'B2C_1A_x'`` (with OData's doubled quotes) in ``keySets('B2C_1A_x')``."""
+class ItemConverter(BaseConverter):
+    """An item segment in both forms: ``/B2C_1A_x`` and the OData key ``('B2C_1A_x')`` (with
+    OData's doubled quotes)."""
 
-    regex = r"'(?:[^']|'')*'"
+    regex = r"/[^/()]+|\('(?:[^']|'')*'\)"
     part_isolating = False
 
     def to_python(self, value: str) -> str:
-        return value[1:-1].replace("''", "'")
+        return value[1:] if value.startswith("/") else value[2:-2].replace("''", "'")
+
+
+class VerbConverter(BaseConverter):
+    """An action's or function's name, also namespaced (``microsoft.graph.generateKey``), a
+    function's also in call form (``getActiveKey()``)."""
+
+    part_isolating = False
+
+    def __init__(self, url_map: Any, name: str, function: bool = False) -> None:
+        super().__init__(url_map)
+        self.regex = (
+            r"(?:microsoft\.graph\.)?" + re.escape(name) + (r"(?:\(\))?" if function else "")
+        )
 
 
 def register(app: Flask, operations: Sequence[Operation]) -> None:
-    """Add every URL form of every operation to ``app``; the endpoint is the operation id."""
-    app.url_map.converters["odatakey"] = ODataKeyConverter
+    """Add every operation to ``app`` under its rule; the endpoint is the operation id."""
+    app.url_map.converters.update(item=ItemConverter, verb=VerbConverter)
     for operation in operations:
-        endpoint = _endpoint(operation)
-        for rule in operation.rules():
-            app.add_url_rule(rule, operation.id, endpoint, methods=list(operation.methods))
+        app.add_url_rule(
+            operation.rule(), operation.id, _endpoint(operation), methods=list(operation.methods)
+        )
 
 
 def _endpoint(operation: Operation) -> Callable[..., Response]:
@@ -135,7 +144,7 @@ def _endpoint(operation: Operation) -> Callable[..., Response]:
         call = Call(
             mock=current_app.extensions["mockgraph"],
             operation=operation,
-            params=params,
+            params={name: value for name, value in params.items() if name != "_verb"},
             args=list(request.args.items(multi=True)),
             method=request.method,
             root=service_root(request),

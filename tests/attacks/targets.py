@@ -17,6 +17,7 @@ from attacks.served import SEED, TOKEN, Answer, Served, check_refused
 from crypto_factory import cert_der_b64, make_certificate, make_pfx_b64
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from url_forms import url_forms
 
 from mockgraph.resources.keysets.operations import OPERATIONS
 
@@ -64,17 +65,6 @@ class Target:
         return form
 
 
-def _forms(rules: list[str]) -> tuple[str, ...]:
-    """werkzeug rules (``<id>``, ``(<odatakey:id>)``) as :class:`Target` URL forms."""
-    out = []
-    for rule in rules:
-        for name in ("id", "kid"):
-            rule = rule.replace(f"(<odatakey:{name}>)", "('{" + name + "}')")
-            rule = rule.replace(f"<{name}>", "{" + name + "}")
-        out.append(rule)
-    return tuple(out)
-
-
 def make_bodies() -> dict[str, Any]:
     """A body each operation accepts as it is (``test_fuzz_inputs`` proves it), by name."""
     _, certificate = make_certificate()
@@ -114,7 +104,7 @@ def make_targets(bodies: dict[str, Any]) -> list[Target]:
         Target(
             op.id,
             op.methods,
-            _forms(op.rules()),
+            url_forms(op),
             bodies.get(op.id),
             tuple(sorted(op.query)),
         )

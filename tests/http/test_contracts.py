@@ -134,6 +134,7 @@ def _engines(operation: str, which: str) -> tuple[Any, Any]:
     return jsonschema_rs.Draft202012Validator(check.schema), Reference(check.schema)
 
 
+@pytest.mark.slow  # 150 bodies for each of the contracts' definitions
 @pytest.mark.parametrize("operation", sorted(Contracts.load()))
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
