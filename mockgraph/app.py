@@ -41,13 +41,8 @@ def create_app(config: Config | None = None, *, contracts: Contracts | None = No
     app.url_map.merge_slashes = False  # "/beta//x" is no Graph URL: a 404, not a redirect
     app.extensions[EXTENSION] = mock
 
-    # Every request, in this order; a step that answers or raises ends the request there.
-    app.before_request(partial(intake.begin, mock.hosts, mock.operations, config.max_body_bytes))
-    app.before_request(control.guard)  # no web page reaches the control API
-    app.before_request(partial(cors.answer_preflight, mock.cors))
-    if config.require_auth:
-        app.before_request(partial(auth.authenticate, mock))
-    app.before_request(partial(faults.inject, mock))
+    # Every request takes the steps of `begin`; every answer goes through `finish`.
+    app.before_request(partial(begin, mock))
 
     # What answers: every resource's operations table, then the mock's own endpoints.
     for resource in mock.resources:
@@ -62,6 +57,20 @@ def create_app(config: Config | None = None, *, contracts: Contracts | None = No
     errors.install(app)
     app.after_request(partial(finish, mock))
     return app
+
+
+def begin(mock: MockGraph) -> Response | None:
+    """The request steps, in this order; a step that answers or raises ends the request there."""
+    config = mock.config
+    intake.begin(mock.hosts, mock.operations, config.max_body_bytes)  # facts; refuse the foreign
+    control.guard()  # no web page reaches the control API
+    preflight = cors.answer_preflight(mock.cors)
+    if preflight is not None:
+        return preflight
+    if config.require_auth:
+        auth.authenticate(mock)
+    faults.inject(mock)
+    return None
 
 
 def finish(mock: MockGraph, response: Response) -> Response:

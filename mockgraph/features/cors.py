@@ -77,11 +77,11 @@ def allowed_request_headers(requested: str | None) -> list[str]:
 
 
 def _is_preflight() -> bool:
-    headers = request.headers
+    environ = request.environ
     return (
         request.method == "OPTIONS"
-        and "Origin" in headers
-        and "Access-Control-Request-Method" in headers
+        and "HTTP_ORIGIN" in environ
+        and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
     )
 
 
@@ -110,8 +110,9 @@ def allow_origin(policy: OriginPolicy, response: Response) -> None:
     """The after step: CORS headers on an answer below ``/beta`` for an allowed origin."""
     if not request.path.startswith(BASE_PATH + "/"):
         return
-    response.vary.add("Origin")
-    origin = request.headers.get("Origin")
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
+    origin = request.environ.get("HTTP_ORIGIN")
     if policy.allows(origin):
         response.headers["Access-Control-Allow-Origin"] = origin or ""
         if not _is_preflight():

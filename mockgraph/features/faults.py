@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 #: The per-request fault header; the mock's own, never forwarded by the proxy.
 FAULT_HEADER = "X-MockGraph-Fault"
+FAULT_ENVIRON = "HTTP_X_MOCKGRAPH_FAULT"  #: the header as a WSGI variable
 #: The longest delay of one request, its batch items' included.
 MAX_DELAY_MS = 60_000
 _ERRORS: dict[int, tuple[type[GraphError], str]] = {
@@ -204,7 +205,7 @@ def inject(mock: MockGraph) -> None:
     known = facts()
     if request.method == "OPTIONS" or known.operation is None:
         return
-    header = request.headers.get(FAULT_HEADER)
+    header = request.environ.get(FAULT_ENVIRON)
     try:
         extra = None if header is None else parse_action(header)
     except FaultRuleError as exc:

@@ -9,6 +9,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -99,12 +100,12 @@ class Exchange:
 
     def weight(self) -> int:
         """The bytes this exchange keeps: request line and query, headers, both bodies."""
-        headers = [*self.headers.items(), *self.response_headers]
+        names_and_values = chain(self.headers.items(), self.response_headers)
         return (
             len(self.method)
             + len(self.path)
             + len(self.query_string)
-            + sum(len(k) + len(v) for k, v in headers)
+            + sum(map(len, chain.from_iterable(names_and_values)))
             + len(self.data or b"")
             + len(self.response_data or b"")
         )
@@ -192,17 +193,17 @@ class Journal:
         return len(self._ring)
 
 
-def request_data(limit: int) -> bytes | None:
+def request_data(req: Request, limit: int) -> bytes | None:
     """The request body's bytes, unless there is none or it is over ``limit`` (never read what
     the app refused to read). Already read by the app, they cost nothing."""
-    length = request.content_length
+    length = req.content_length
     if length == 0 or (length is not None and length > limit):
         return None
     # Without Content-Length or Transfer-Encoding a request has no body (RFC 9112, 6.3).
-    if length is None and "HTTP_TRANSFER_ENCODING" not in request.environ:
+    if length is None and "HTTP_TRANSFER_ENCODING" not in req.environ:
         return None
     try:
-        return request.get_data(cache=True)
+        return req.get_data(cache=True)
     except HTTPException:  # a chunked body over the limit
         return None
 
@@ -211,20 +212,22 @@ def record(mock: MockGraph, known: Facts, response: Response) -> None:
     """The after step: keep the exchange in the app's journal."""
     if mock.journal.size <= 0:
         return
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]  # werkzeug.local
     operation = known.operation
-    elapsed = time.perf_counter() - known.started + (request.environ.get(DELAY_KEY) or 0.0)
-    answer = None if response.is_streamed or not response.is_json else response.get_data()
+    elapsed = time.perf_counter() - known.started + (req.environ.get(DELAY_KEY) or 0.0)
+    json = response.content_type or ""
+    is_json = json.startswith("application/json") and not response.is_streamed
     mock.journal.record(
         Exchange.of(
-            request,
+            req,
             time=known.arrived,
             monotonic=time.monotonic() - elapsed,
             elapsed=elapsed,
-            data=request_data(mock.config.max_body_bytes),
+            data=request_data(req, mock.config.max_body_bytes),
             status=response.status_code,
             response_headers=tuple(response.headers.items()),
-            response_data=answer,
-            operation=operation.id if operation else request.endpoint,
+            response_data=response.get_data() if is_json else None,
+            operation=operation.id if operation else req.endpoint,
             secrets=operation.secrets if operation else mock.all_secrets,
             violations=known.violations,
             fault=known.fault,

@@ -219,7 +219,7 @@ def record(mock: MockGraph, known: Facts, response: Response) -> None:
     if not request.path.startswith(BASE_PATH + "/"):
         return
     contract = mock.contracts.get(operation.id) if operation and operation.contract else None
-    data = request_data(mock.config.max_body_bytes)
+    data = request_data(request, mock.config.max_body_bytes)
     violations = check_exchange(contract, response.status_code, json_value(data), known.answer)
     exchange = Exchange.of(
         request,

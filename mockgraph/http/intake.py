@@ -50,12 +50,20 @@ class HostPolicy:
 
     def __init__(self, names: Iterable[str] | None) -> None:
         self.names = None if names is None else frozenset(n.strip("[]").lower() for n in names)
+        self._seen: dict[str, bool] = {}  # a client sends the same Host on every request
 
     def allows(self, host_header: str | None) -> bool:
         if self.names is None:
             return True
-        name = host_name(host_header or "")
-        return bool(host_header) and (is_loopback(name) or name.lower() in self.names)
+        if not host_header:
+            return False
+        if (known := self._seen.get(host_header)) is not None:
+            return known
+        name = host_name(host_header)
+        allowed = is_loopback(name) or name.lower() in self.names
+        if len(self._seen) < 256:
+            self._seen[host_header] = allowed
+        return allowed
 
 
 def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes: int) -> None:

@@ -106,14 +106,24 @@ def quick_requests(app: Flask) -> InlineRule | None:
     writes_wait = mockgraph(app).persistence is not None
     operations = mockgraph(app).operations
     adapter = app.url_map.bind("localhost")
+    endpoints: dict[tuple[str, str], str | None] = {}  # clients repeat their URLs
+
+    def endpoint_of(path: str, method: str) -> str | None:
+        if (path, method) not in endpoints:
+            if len(endpoints) >= 4096:
+                endpoints.clear()
+            try:
+                endpoints[path, method] = str(adapter.match(path, method)[0])
+            except Exception:  # not found, wrong method
+                endpoints[path, method] = None
+        return endpoints[path, method]
 
     def quick(environ: Environ) -> bool:
         path: str = environ["PATH_INFO"]
-        try:
-            endpoint, _ = adapter.match(path, environ["REQUEST_METHOD"])
-        except Exception:  # not found, wrong method: an error answer, quick to make
+        endpoint = endpoint_of(path, environ["REQUEST_METHOD"])
+        if endpoint is None:  # an error answer, quick to make
             return not path.startswith(CONTROL_PATH)
-        operation = operations.get(str(endpoint))
+        operation = operations.get(endpoint)
         if operation is None or operation.blocking:
             return False
         if operation.reads:

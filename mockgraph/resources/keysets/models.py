@@ -42,14 +42,18 @@ class Key:
 
     def public(self) -> dict[str, Any]:
         """The members that may be read back: no secrets, no status, none unset."""
-        return {n: v for n, v in self.to_state().items() if n in _READABLE}
+        return self._members(_READABLE)
 
     def to_state(self) -> dict[str, Any]:
         """Every member that is set, secrets included: for state files, never for answers."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.x5c is not None:
-            out["x5c"] = list(self.x5c)
-        return {name: value for name, value in out.items() if value is not None}
+        return self._members(_ALL_FIELDS)
+
+    def _members(self, names: tuple[str, ...]) -> dict[str, Any]:
+        out = {}
+        for name in names:
+            if (value := getattr(self, name)) is not None:
+                out[name] = list(value) if name == "x5c" else value
+        return out
 
     def is_active_at(self, now: float) -> bool:
         """True when ``nbf <= now < exp`` and not disabled; a missing bound is open."""
@@ -60,7 +64,8 @@ class Key:
 
 #: Every member of trustFrameworkKey, in the order the resource page lists them.
 KEY_FIELDS = tuple(f.name for f in fields(Key) if f.name != "status")
-_READABLE = frozenset(KEY_FIELDS) - SECRET_FIELDS
+_ALL_FIELDS = (*KEY_FIELDS, "status")
+_READABLE = tuple(name for name in KEY_FIELDS if name not in SECRET_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
