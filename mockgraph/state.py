@@ -110,7 +110,9 @@ class MockGraph:
         return document({name: list(store) for name, store in self.stores.items()}, self.resources)
 
     def close(self) -> None:
-        """Release the state file's lock."""
+        """Write the request log's last lines; release the state file's lock."""
+        if self.log is not None:
+            self.log.flush()
         if self.persistence is not None:
             self.persistence.close()
 

@@ -37,7 +37,7 @@ class Bridge:
     renderer, and the connection is closed; a client that hangs up before a body of declared
     length arrives gets no answer. The app runs on the loop where ``inline`` says so, else on
     ``pool``; an injected delay it asks for (:data:`DELAY_KEY`) is waited out on the loop,
-    holding no thread."""
+    holding no thread. ``on_shutdown`` runs when the server stops (ASGI lifespan)."""
 
     def __init__(
         self,
@@ -47,14 +47,18 @@ class Bridge:
         max_body: int = 1024 * 1024,
         body_timeout: float = 10.0,
         inline: InlineRule | None = None,
+        on_shutdown: Callable[[], None] | None = None,
     ) -> None:
         self.app, self.pool, self.inline = app, pool, inline
+        self.on_shutdown = on_shutdown
         self.max_body, self.body_timeout = max_body, body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":  # nothing to start: acknowledge and go
+        if scope["type"] == "lifespan":  # nothing to start; at shutdown, `on_shutdown`
             while (kind := (await receive())["type"]) != "lifespan.shutdown":
                 await send({"type": kind + ".complete"})
+            if self.on_shutdown is not None:
+                self.on_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
         if scope["type"] != "http":

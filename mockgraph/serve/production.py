@@ -106,7 +106,7 @@ def _run_granian(build: Build, listen: Listen, address: str, port: int) -> int:
         "mockgraph.serve.worker:load",
         address=address,
         port=port,
-        interface=Interfaces.ASGINL,
+        interface=Interfaces.ASGI,  # lifespan: the app closed at shutdown
         workers=1,
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(keep_alive=True, header_read_timeout=HEADER_SECONDS * 1000),

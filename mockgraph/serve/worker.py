@@ -77,8 +77,14 @@ def load(description: str) -> Bridge:
     pool = ThreadPoolExecutor(max_workers=build.threads, thread_name_prefix="mockgraph")
     gc.collect()
     gc.freeze()
+    state = app.extensions.get("mockgraph")
     return Bridge(
-        app, pool, max_body=build.max_body, body_timeout=BODY_TIMEOUT, inline=quick_requests(app)
+        app,
+        pool,
+        max_body=build.max_body,
+        body_timeout=BODY_TIMEOUT,
+        inline=quick_requests(app),
+        on_shutdown=state.close if state is not None else None,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 
 import pytest
 from flask.testing import FlaskClient
@@ -22,8 +23,23 @@ TEXT = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (\S+) (\S+) (\d{3}) [\d.]+ms (\S+)(?:
 def logged(form: str) -> tuple[FlaskClient, io.StringIO]:
     app = create_app(Config(log=form))
     stream = io.StringIO()
-    mockgraph(app).log = RequestLog(form, stream)
+    mockgraph(app).log = RequestLog(form, stream, every=0)  # each line at once
     return app.test_client(), stream
+
+
+def test_by_default_lines_are_written_together_in_order_shortly_after() -> None:
+    app = create_app(Config(log="text"))
+    stream = io.StringIO()
+    mockgraph(app).log = RequestLog("text", stream)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer x"
+    for name in ("first", "second", "third"):
+        client.get(f"{KEYSETS}/B2C_1A_{name}")
+    deadline = time.monotonic() + 5
+    while stream.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    paths = [TEXT.match(line)[2] for line in stream.getvalue().splitlines()]  # type: ignore[index]
+    assert paths == [f"{KEYSETS}/B2C_1A_{n}" for n in ("first", "second", "third")]
 
 
 def test_a_text_line_per_exchange_with_the_error_code_and_message_of_a_refusal() -> None:

@@ -286,13 +286,16 @@ def test_an_injected_delay_is_awaited_on_the_loop_holding_no_thread(
     assert all(e.duration_ms >= 300 for e in mockgraph(app).journal.entries())
 
 
-def test_lifespan_is_acknowledged(bridge: Bridge) -> None:
+def test_lifespan_is_acknowledged_and_shutdown_runs_on_shutdown(app: Flask) -> None:
+    closed: list[str] = []
+    bridge = Bridge(app, ThreadPoolExecutor(1), on_shutdown=lambda: closed.append("closed"))
     peer = Peer({"type": "lifespan.startup"}, {"type": "lifespan.shutdown"})
     asyncio.run(bridge({"type": "lifespan"}, peer.receive, peer.send))
     assert [m["type"] for m in peer.sent] == [
         "lifespan.startup.complete",
         "lifespan.shutdown.complete",
     ]
+    assert closed == ["closed"]
 
 
 # -- the environ ---------------------------------------------------------------------------------
