@@ -29,7 +29,7 @@ import statistics  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 from mockgraph import Config, KeySet, MockGraphServer, create_app  # noqa: E402
-from mockgraph.features.journal import Entry, journal_of  # noqa: E402
+from mockgraph.features.journal import Exchange  # noqa: E402
 from mockgraph.http.contracts import Contracts  # noqa: E402
 
 IMPORT_MS = (time.perf_counter() - _T0) * 1000
@@ -122,12 +122,12 @@ def main() -> None:
     print("stop (shutdown, close, join)      ", summary(stops))
 
     with MockGraphServer(app=app) as server:
-        journal = journal_of(server.state)
+        journal = server.state.journal
 
         def used_by_a_test() -> None:
             server.store.load([KeySet(f"B2C_1A_{i}") for i in range(10)])
             for i in range(10):
-                journal.add(_entry(i))
+                journal.record(_exchange(i))
 
         print(
             "per-test reset (10 key sets, 10 journal entries)",
@@ -147,21 +147,23 @@ def main() -> None:
     )
 
 
-def _entry(seq: int) -> Entry:
-    return Entry(
-        seq=seq,
+def _exchange(seq: int) -> Exchange:
+    return Exchange(
         time=0.0,
         monotonic=0.0,
+        elapsed=0.001,
         method="POST",
         path="/beta/x",
-        query={},
-        headers={},
-        body={"id": "x"},
+        query_string=b"",
+        headers={"HTTP_AUTHORIZATION": "Bearer x"},
+        data=b'{"id": "x%d"}' % seq,
         status=201,
-        response_headers={},
-        response_body=None,
+        response_headers=(("Content-Type", "application/json"),),
+        response_data=b'{"id": "x"}',
         operation="createKeySet",
-        duration_ms=1.0,
+        secrets=frozenset(),
+        violations=(),
+        fault=None,
     )
 
 

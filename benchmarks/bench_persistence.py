@@ -8,7 +8,8 @@ its private members (what a state file holds).
 Prints, per store size: the file size; the median and p90 of one write through the app without
 and with a state file (the difference is what durability costs a client); how that write splits
 into serialising and the atomic file write; and, with ``--threads`` concurrent clients on a live
-server, writes/s and how many file writes served them (concurrent writes share one file write).
+server, writes/s and how many file writes served them (one per write: each is on disk before
+it takes effect).
 Figures only: nothing here asserts.
 """
 
@@ -24,11 +25,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from mockgraph import Config, create_app
-from mockgraph.features.persistence import Encoder, Persistence, write_atomically
+from mockgraph.features.atomic import write_atomically
+from mockgraph.features.persistence import Persistence
+from mockgraph.features.statefile import Encoder
 from mockgraph.http.contracts import Contracts
+from mockgraph.resources import RESOURCES
 from mockgraph.resources.keysets.keys import generate_rsa
 from mockgraph.resources.keysets.models import KeySet
 from mockgraph.state import mockgraph
@@ -59,34 +64,39 @@ def seeded(size: int) -> list[KeySet]:
 
 def one_size(size: int, writes: int, threads: int, folder: Path, contracts: Contracts) -> None:
     keysets = seeded(size)
-    text = Encoder().encode(keysets)
+    text = "".join(Encoder(RESOURCES).pieces({"keySets": keysets}))
     print(f"\n== {size:,} key sets: state file {len(text.encode()) / 1e6:.2f} MB")
 
     for label, state_file in (("no state file", None), ("--state-file", folder / f"{size}.json")):
         app = create_app(Config(state_file=state_file), contracts=contracts)
-        mockgraph(app).store.load(keysets)
+        mockgraph(app).stores["keySets"].load(keysets)
         client = app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = TOKEN
-        ms = timings(lambda i, c=client: c.post(BASE, json={"id": f"seq{i}"}), writes)
+
+        def create(i: int, c: FlaskClient = client) -> object:
+            return c.post(BASE, json={"id": f"seq{i}"})
+
+        ms = timings(create, writes)
         print(f"  one create, {label:<14} {summary(ms)}")
 
-    warm = Encoder()
-    warm.encode(keysets)
+    warm = Encoder(RESOURCES)
+    warm.pieces({"keySets": keysets})
     extra = KeySet("B2C_1A_zzz", keysets[0].keys)
 
     def one_changed(i: int) -> object:
-        return warm.pieces([*keysets, extra] if i % 2 else keysets)
+        return warm.pieces({"keySets": [*keysets, extra] if i % 2 else keysets})
 
     print(f"  of which: encode, 1 changed  {summary(timings(one_changed, 20))}")
-    first = timings(lambda i: Encoder().encode(keysets), 5)
+    first = timings(lambda i: Encoder(RESOURCES).pieces({"keySets": keysets}), 5)
     print(f"  (encode all: the first write) {summary(first)}")
     target = folder / f"{size}-raw.json"
     write_ms = timings(lambda i: write_atomically(target, text), 10)
     print(f"  of which: atomic write+fsync {summary(write_ms)}")
 
     app = create_app(Config(state_file=folder / f"{size}-live.json"), contracts=contracts)
-    mockgraph(app).store.load(keysets)
-    service: Persistence = mockgraph(app).services["persistence"]
+    mockgraph(app).stores["keySets"].load(keysets)
+    service = mockgraph(app).persistence
+    assert isinstance(service, Persistence)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()

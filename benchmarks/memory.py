@@ -4,9 +4,9 @@ one RSA key each in <= 200 MB RSS). Prints one JSON line.
     python benchmarks/memory.py --count 100000 [--private]
 
 Each key set goes through what a create request does to keep the body (JSON decoded from its
-own text, marshmallow load, ``store.create``), so the stored objects are those of real creates.
-Left out, as they keep nothing per key set: the contract check and the HTTP layer (the journal
-is a bounded ring).
+own text, the create's marshmallow schema, ``Store.create``), so the stored objects are those
+of real creates. Left out, as they keep nothing per key set: the contract check and the HTTP
+layer (the journal is a bounded ring).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bodies import create_template, seed_id  # noqa: E402
 from mockgraph.app import create_app  # noqa: E402
 from mockgraph.config import Config  # noqa: E402
-from mockgraph.http import parsing  # noqa: E402
+from mockgraph.http.parsing import load  # noqa: E402
 from mockgraph.state import mockgraph  # noqa: E402
 
 
@@ -52,18 +52,20 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(Config())
     state = mockgraph(app)
+    store, schema = state.stores["keySets"], state.operations["createKeySet"].body
+    assert schema is not None
     template = create_template(args.private)
     gc.collect()
     before = rss_mb()
     started = time.perf_counter()
     for index in range(args.count):
         body = json.loads(template.replace("__ID__", seed_id(index)))
-        state.store.create(parsing.load("createKeySet", body))
+        store.create(load(schema, body))
     seconds = time.perf_counter() - started
     gc.collect()
     after = rss_mb()
     result = {
-        "count": len(state.store),
+        "count": len(store),
         "private": args.private,
         "body_bytes": len(template) - len("__ID__") + len(seed_id(0)),
         "rss_before_mb": None if before is None else round(before, 1),

@@ -7,7 +7,7 @@ Each client works on its own pool of key set ids (create, read, list a page, upd
 get the active key, delete, and a few requests that must be refused), so the number of stored
 key sets stays bounded: a memory curve that keeps rising then points at something unbounded
 (the request journal, a cache), not at the data. Arguments after ``--`` go to
-``mockgraph serve`` (e.g. ``-- --server waitress`` or ``-- --state-file /tmp/soak.json``).
+``mockgraph serve`` (e.g. ``-- --quiet`` or ``-- --state-file /tmp/soak.json``).
 
 An error is an answer other than the one expected, any 5xx, or a failed connection. The verdict
 compares the RSS of the last third of the run with that of the middle third.
@@ -45,7 +45,7 @@ def rss_mb(pid: int) -> float | None:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     try:
-        import psutil  # optional: only where /proc is missing
+        import psutil  # type: ignore[import-untyped]  # optional: only where /proc is missing
     except ImportError:
         return None
     return float(psutil.Process(pid).memory_info().rss) / 1e6

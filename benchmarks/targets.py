@@ -1,8 +1,26 @@
-"""One benchmark target in its own process: an app (mockgraph as served, mockgraph with
-validation off, or a bare Flask handler with a dict store) on a server, seeded, for
-``benchmarks/run.py``. Prints the serving line (with the URL) on stderr, as ``mockgraph serve``.
+"""One benchmark target in its own process, on the production server of ``mockgraph serve``
+(stock granian, one worker process, the bridge; or Werkzeug's with ``--dev``), for
+``benchmarks/run.py``: mockgraph as served, or a bare Flask handler with a dict store, seeded.
 
-    python benchmarks/targets.py mockgraph granian --port 0 --seed 100
+    python benchmarks/targets.py mockgraph --seed 100 --ready /tmp/url
+    python benchmarks/targets.py bare --seed 100 --ready /tmp/url
+
+Both apps go the way ``mockgraph serve``'s goes: a :class:`~mockgraph.serve.worker.Build`
+(a factory of this module and its JSON arguments) that the worker process calls again, then
+``worker.load`` puts it behind the bridge. Once the server answers, its root URL is written to
+the ``--ready`` file (else to stderr), so that stderr can be the request log's alone.
+
+Three switches change the worker, for the A/B figures of ``benchmarks/README.md`` only: the
+factory replaces, in the worker, what the mock would use.
+
+* ``--inline auto|never|always``: which requests the bridge answers on its event loop. ``auto``
+  is ``worker.quick_requests`` (what is served); ``never`` sends every request to the thread
+  pool (what ``quick_requests`` returning ``None`` does); ``always`` answers every request on
+  the loop (the bare app's default, as its two routes never wait).
+* ``--engine rs|reference``: ``rs`` is the mock as it is (jsonschema_rs gives the verdicts);
+  ``reference`` gives every verdict with jsonschema alone.
+* ``--request-ids random|uuid4``: ``random`` as served (``facts.new_request_id``); ``uuid4``:
+  ``str(uuid.uuid4())``, which reads ``os.urandom``.
 """
 
 from __future__ import annotations
@@ -11,7 +29,7 @@ import argparse
 import faulthandler
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import uuid
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -21,15 +39,11 @@ from flask import Flask, request
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bodies import seed_bodies  # noqa: E402
-from mockgraph.app import create_app  # noqa: E402
 from mockgraph.config import BASE_PATH, Config  # noqa: E402
-from mockgraph.http import parsing  # noqa: E402
-from mockgraph.resources.keysets.models import KeySet  # noqa: E402
-from mockgraph.serve.production import quick_requests, run  # noqa: E402
-from mockgraph.state import mockgraph  # noqa: E402
+from mockgraph.serve.production import Listen, serve  # noqa: E402
+from mockgraph.serve.worker import Build  # noqa: E402
 
-APPS = ("mockgraph", "novalidate", "bare")
-SERVERS = ("granian", "waitress", "gunicorn", "werkzeug")
+APPS = ("mockgraph", "bare")
 COLLECTION = BASE_PATH + "/trustFramework/keySets"
 
 
@@ -63,86 +77,115 @@ def bare_app(seed: list[dict[str, Any]]) -> Flask:
     return app
 
 
-def mockgraph_app(seed: Iterator[dict[str, Any]], *, validate: bool) -> Flask:
-    """mockgraph as ``mockgraph serve`` builds it (``Config.from_env()``), seeded through the
-    same parsing a create request goes through, so the stored objects are those of real
-    creates."""
-    config = Config.from_env()
-    if not validate:
-        config = config.replace(validate_requests=False, validate_responses=False)
+def seeded_mock(config: Config, count: int, *, private: bool = False) -> Flask:
+    """mockgraph of ``config`` holding ``count`` key sets, each loaded by the create's own
+    schema from its own decoded JSON text (the objects a real create keeps)."""
+    from mockgraph.app import create_app
+    from mockgraph.http.parsing import load
+    from mockgraph.state import mockgraph
+
     app = create_app(config)
-    keysets: list[KeySet] = [parsing.load("createKeySet", body) for body in seed]
-    mockgraph(app).store.load(keysets)
+    state = mockgraph(app)
+    schema = state.operations["createKeySet"].body
+    assert schema is not None
+    items = [load(schema, body) for body in seed_bodies(count, private=private)]
+    state.load({"keySets": items})
+    state.seed = {}  # a reset empties the store, as in a served mock without --state
     return app
 
 
-def serve_gunicorn(app: Flask, port: int, threads: int, say: Callable[[str], None]) -> int:
-    """gunicorn, one gthread worker (a benchmark candidate only: it does not run on Windows)."""
-    from gunicorn.app.base import BaseApplication
+# -- the factories the worker calls (keyword arguments: plain JSON values) ---------------------
 
-    class One(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for key, value in {
-                "bind": f"127.0.0.1:{port}",
-                "workers": 1,
-                "worker_class": "gthread",
-                "threads": threads,
-                "keepalive": 5,
-                "loglevel": "warning",
-            }.items():
-                self.cfg.set(key, value)
 
-        def load(self) -> Flask:
-            return app
+def mock(
+    config: str,
+    seed: int = 100,
+    private: bool = False,
+    inline: str = "auto",
+    engine: str = "rs",
+    request_ids: str = "random",
+) -> Flask:
+    """mockgraph of a :meth:`Config.to_json` text, seeded, with the switches of the module
+    docstring applied to this process."""
+    _switch_inline(inline)
+    if engine == "reference":
+        from mockgraph.http.contracts import Check
 
-    pool = f"1 process, {threads} threads"
-    say(f"mockgraph serving http://127.0.0.1:{port}/beta with gunicorn ({pool})")
-    One().run()
-    return 0
+        def reference_verdict(self: Check, instance: Any) -> bool:
+            return bool(self._reference.is_valid(instance))
+
+        setattr(Check, "is_valid", reference_verdict)  # noqa: B010 - a benchmark's switch
+    if request_ids == "uuid4":
+        from mockgraph.http import errors, intake
+
+        for module in (intake, errors):  # where the request path calls it
+            setattr(module, "new_request_id", lambda: str(uuid.uuid4()))  # noqa: B010
+    return seeded_mock(Config.from_json(config), seed, private=private)
+
+
+def bare(seed: int = 100, private: bool = False, inline: str = "always") -> Flask:
+    """The bare Flask app, seeded."""
+    _switch_inline(inline)
+    return bare_app(list(seed_bodies(seed, private=private)))
+
+
+def _switch_inline(inline: str) -> None:
+    from mockgraph.serve import worker
+
+    if inline == "never":
+        setattr(worker, "quick_requests", lambda app: None)  # noqa: B010
+    elif inline == "always":
+        setattr(worker, "quick_requests", lambda app: lambda environ: True)  # noqa: B010
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+def build_of(args: argparse.Namespace) -> Build:
+    if args.app == "bare":
+        kwargs: dict[str, Any] = {"seed": args.seed, "private": args.private}
+        kwargs["inline"] = "always" if args.inline == "auto" else args.inline
+        return Build("benchmarks.targets:bare", kwargs, args.threads)
+    # As `mockgraph serve` builds its Config: from the environment, then its options.
+    config = Config.from_env().replace(
+        host="127.0.0.1", port=0, log=None if args.log == "none" else args.log
+    )
+    if args.no_validate:
+        config = config.replace(validate_requests=False, validate_responses=False)
+    kwargs = {"config": config.to_json(), "seed": args.seed, "private": args.private}
+    kwargs |= {"inline": args.inline, "engine": args.engine, "request_ids": args.request_ids}
+    return Build("benchmarks.targets:mock", kwargs, args.threads, config.max_body_bytes)
 
 
 def main(argv: list[str] | None = None) -> int:
-    # A target that dies of a signal at exit (a SIGABRT was seen a few times under heavy
-    # machine load) leaves every thread's Python stack on stderr.
+    # A target that dies of a signal at exit leaves every thread's Python stack on stderr.
     faulthandler.enable()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("app", choices=APPS)
-    parser.add_argument("server", choices=SERVERS)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=8, help="the pool (serve's --threads)")
     parser.add_argument("--seed", type=int, default=100, help="key sets stored at start")
     parser.add_argument("--private", action="store_true", help="seed with private RSA members")
+    parser.add_argument("--dev", action="store_true", help="Werkzeug's development server")
+    parser.add_argument(
+        "--log", choices=("text", "json", "none"), default="text", help="serve's --log-format"
+    )
+    parser.add_argument("--no-validate", action="store_true", help="validation off")
+    parser.add_argument("--inline", choices=("auto", "never", "always"), default="auto")
+    parser.add_argument("--engine", choices=("rs", "reference"), default="rs")
+    parser.add_argument("--request-ids", choices=("random", "uuid4"), default="random")
+    parser.add_argument("--ready", type=Path, help="write the root URL here once it answers")
     args = parser.parse_args(argv)
 
-    if args.app == "bare":
-        app = bare_app(list(seed_bodies(args.seed, private=args.private)))
-    else:
-        app = mockgraph_app(
-            seed_bodies(args.seed, private=args.private), validate=args.app == "mockgraph"
-        )
+    def announce(root: str, port: int) -> None:
+        line = f"mockgraph serving {root}/beta\n"
+        if args.ready is None:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        else:
+            args.ready.write_text(line)
 
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    if args.server == "gunicorn":
-        import socket
-
-        if args.port == 0:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                args.port = probe.getsockname()[1]
-        return serve_gunicorn(app, args.port, args.threads, say)
-    config = Config(host="127.0.0.1", port=args.port)
-    return run(
-        app,
-        config,
-        dev=args.server == "werkzeug",
-        threads=args.threads,
-        server="auto" if args.server == "werkzeug" else args.server,
-        announce=say,
-        # As `mockgraph serve`; the bare app's routes are read and create, quick ones too.
-        inline=quick_requests(config),
-    )
+    return serve(build_of(args), Listen("127.0.0.1", args.port), dev=args.dev, announce=announce)
 
 
 if __name__ == "__main__":

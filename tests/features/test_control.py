@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from graph_errors import assert_graph_error
 from werkzeug.test import TestResponse
 
 from mockgraph import Config, Key, KeySet, MockGraphServer, create_app
@@ -23,14 +24,6 @@ from mockgraph.state import MockGraph, mockgraph
 
 KEYSETS = "/beta/trustFramework/keySets"
 SECRET = "dGhlLXNlY3JldC12YWx1ZQ"
-
-
-def assert_graph_error(response: TestResponse, status: int, code: str, part: str) -> None:
-    assert response.status_code == status, response.get_data(as_text=True)
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert part in error["message"]
-    assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
 
 
 def create(client: FlaskClient, keyset_id: str) -> TestResponse:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from graph_errors import assert_graph_error
 
 from mockgraph.state import MockGraph
 
@@ -16,18 +17,6 @@ URL = "/beta/trustFramework/keySets"
 
 def post(client: FlaskClient, body: Any, **kw: Any):  # type: ignore[no-untyped-def]
     return client.post(URL, data=json.dumps(body), content_type="application/json", **kw)
-
-
-def assert_graph_error(response: Any, status: int, code: str, message_part: str = "") -> None:
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert message_part in error["message"]
-    inner = error["innerError"]
-    assert inner["request-id"] == response.headers["request-id"]
-    assert inner["client-request-id"] == response.headers["client-request-id"]
-    assert len(inner["date"]) == 19
 
 
 def test_create_adds_the_b2c_prefix_and_answers_201_with_location(client: FlaskClient) -> None:
