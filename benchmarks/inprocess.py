@@ -5,8 +5,8 @@
 1. Microseconds per get, create and page of 10 for mockgraph as served (request log off) and
    the bare Flask app of ``targets.py``, calling each app's WSGI callable directly with
    prebuilt environs, in interleaved batches.
-2. Pieces of a request, each timed alone: a request id (``uuid4``, as served, against one
-   made from ``random``), the verdict on a create body and on a page of 100 (jsonschema_rs, as
+2. Pieces of a request, each timed alone: a request id (from ``random``, as served, against
+   ``uuid4``), the verdict on a create body and on a page of 100 (jsonschema_rs, as
    served, against jsonschema alone) and a request log line (text, json; written to
    /dev/null).
 
@@ -29,13 +29,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from flask import request  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from benchmarks.bodies import PLACEHOLDER, create_template, seed_bodies, seed_id  # noqa: E402
-from benchmarks.targets import bare_app, random_request_id, seeded_mock  # noqa: E402
+from benchmarks.targets import bare_app, seeded_mock  # noqa: E402
 from mockgraph.config import Config  # noqa: E402
 from mockgraph.features.requestlog import RequestLog  # noqa: E402
 from mockgraph.http.contracts import Contracts  # noqa: E402
+from mockgraph.http.facts import new_request_id  # noqa: E402
 
 COLLECTION = "/beta/trustFramework/keySets"
 HEADERS = {"Authorization": "Bearer benchmark-token", "Host": "127.0.0.1:8000"}
@@ -88,7 +90,7 @@ def pieces(batches: int) -> dict[str, float]:
     response = app.response_class(b"{}", 200)
 
     def log_line(form: str) -> Callable[[], object]:
-        return lambda: logs[form].write(facts, response)
+        return lambda: logs[form].write(request, facts, response)
 
     def context_alone() -> None:
         with app.request_context(client_environ):
@@ -96,7 +98,7 @@ def pieces(batches: int) -> dict[str, float]:
 
     calls: dict[str, tuple[Callable[[], object], int]] = {
         "request id: str(uuid.uuid4())": (lambda: str(uuid.uuid4()), 20000),
-        "request id: from random.getrandbits": (random_request_id, 20000),
+        "request id: from random.getrandbits (as served)": (new_request_id, 20000),
         "create body: jsonschema_rs verdict": (lambda: create.request.is_valid(body), 2000),  # type: ignore[union-attr]
         "create body: jsonschema verdict": (lambda: reference_create.is_valid(body), 300),
         "page of 100: jsonschema_rs verdict": (lambda: listing.response.is_valid(page), 300),  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
 
 from mockgraph.config import CONTROL_PATH, Config
 from mockgraph.features import (
@@ -61,15 +61,17 @@ def create_app(config: Config | None = None, *, contracts: Contracts | None = No
 
 def begin(mock: MockGraph) -> Response | None:
     """The request steps, in this order; a step that answers or raises ends the request there."""
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]  # werkzeug.local
     config = mock.config
-    intake.begin(mock.hosts, mock.operations, config.max_body_bytes)  # facts; refuse the foreign
-    control.guard()  # no web page reaches the control API
-    preflight = cors.answer_preflight(mock.cors)
+    # The request's facts made; the foreign Host, path, bytes and body sizes refused.
+    known = intake.begin(req, mock.hosts, mock.operations, config.max_body_bytes)
+    control.guard(req)  # no web page reaches the control API
+    preflight = cors.answer_preflight(req, mock.cors)
     if preflight is not None:
         return preflight
     if config.require_auth:
-        auth.authenticate(mock)
-    faults.inject(mock)
+        auth.authenticate(mock, req, known)
+    faults.inject(mock, req, known)
     return None
 
 
@@ -77,22 +79,23 @@ def finish(mock: MockGraph, response: Response) -> Response:
     """The after step: the answer checked against its contract, ids and CORS headers added, the
     injected delay applied, the exchange journalled and recorded (not the control API's) and
     logged."""
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
     known = facts()
     operation = known.operation
     if mock.config.validate_responses and operation is not None and operation.contract:
-        if 200 <= response.status_code < 300 and request.method != "OPTIONS":
+        if 200 <= response.status_code < 300 and req.method != "OPTIONS":
             problems = mock.contracts[operation.id].response_problems(known.answer)
             known.violations = tuple(message for _, message in problems)
             for violation in known.violations:
                 log.warning("the answer of %s breaks its contract: %s", operation.id, violation)
-    response.headers["request-id"] = known.request_id
-    response.headers["client-request-id"] = known.client_request_id
-    cors.allow_origin(mock.cors, response)
-    faults.hold_back(mock.faults, known)
-    if not request.path.startswith(CONTROL_PATH + "/"):
-        journal.record(mock, known, response)
+    response.headers.add("request-id", known.request_id)  # no step before sets them
+    response.headers.add("client-request-id", known.client_request_id)
+    cors.allow_origin(mock.cors, req, response)
+    faults.hold_back(mock.faults, req, known)
+    if not req.path.startswith(CONTROL_PATH + "/"):
+        journal.record(mock, req, known, response)
         if mock.recorder is not None:
-            recording.record(mock, known, response)
+            recording.record(mock, req, known, response)
     if mock.log is not None:
-        mock.log.write(known, response)
+        mock.log.write(req, known, response)
     return response

@@ -9,13 +9,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import request
+from flask import Request
 
 from mockgraph.config import BASE_PATH
 from mockgraph.features.tokens import GRAPH_AUDIENCES, MalformedToken, looks_like_jwt, read_claims
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import AccessDenied, Unauthenticated
-from mockgraph.http.facts import facts
+from mockgraph.http.facts import Facts
 from mockgraph.http.routing import Operation
 
 if TYPE_CHECKING:
@@ -131,16 +131,16 @@ class TokenReader:
 ClaimsMemo = TokenReader
 
 
-def authenticate(mock: MockGraph) -> None:
+def authenticate(mock: MockGraph, req: Request, known: Facts) -> None:
     """The request step: every Graph request (CORS preflights and ``$metadata`` excepted)
     carries a bearer token; a JWT must be well-formed, current by the mock's clock and, unless
     permission checks are off, meant for Graph and holding a permission of the operation.
     With ``Config.verify_tokens`` only JWTs the mock's authority signed are taken."""
-    if request.method == "OPTIONS" or request.endpoint == "metadata":
+    if req.method == "OPTIONS" or req.endpoint == "metadata":
         return
-    if not request.path.startswith(BASE_PATH + "/"):
+    if not req.path.startswith(BASE_PATH + "/"):
         return
-    token = bearer_token(request.environ.get("HTTP_AUTHORIZATION"))
+    token = bearer_token(req.environ.get("HTTP_AUTHORIZATION"))
     config = mock.config
     if not looks_like_jwt(token):
         if config.require_jwt or config.verify_tokens:
@@ -150,7 +150,7 @@ def authenticate(mock: MockGraph) -> None:
         claims = mock.claims(token)
     except MalformedToken as exc:
         raise Unauthenticated(f"The access token is not valid: {exc}.") from None
-    operation = facts().operation
+    operation = known.operation
     check_claims(
         claims,
         now=mock.clock.now(),

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Request, Response, current_app, request
 
 from mockgraph.config import CONTROL_PATH
 from mockgraph.features.redact import redact_body
@@ -29,13 +29,13 @@ _FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no"
 bp = Blueprint("control", __name__, url_prefix=CONTROL_PATH)
 
 
-def guard() -> None:
+def guard(req: Request) -> None:
     """The request step: a request to the control API that a web page sent (an ``Origin``
     that is not this server's own) is refused before anything runs."""
-    if not request.path.startswith(CONTROL_PATH + "/"):
+    if not req.path.startswith(CONTROL_PATH + "/"):
         return
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    origin = req.environ.get("HTTP_ORIGIN")
+    if origin is not None and origin != f"{req.scheme}://{req.host}":
         raise AccessDenied("The control API does not answer web pages of other origins.")
 
 

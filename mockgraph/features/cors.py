@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flask import Response, request
+from flask import Request, Response
 
 from mockgraph.config import BASE_PATH
 from mockgraph.http.errors import AccessDenied, StartupError
@@ -76,44 +76,43 @@ def allowed_request_headers(requested: str | None) -> list[str]:
     return [*BASE_HEADERS, *list(names)[len(BASE_HEADERS) :]]
 
 
-def _is_preflight() -> bool:
-    environ = request.environ
+def _is_preflight(req: Request) -> bool:
+    environ = req.environ
     return (
-        request.method == "OPTIONS"
+        req.method == "OPTIONS"
         and "HTTP_ORIGIN" in environ
         and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
     )
 
 
-def answer_preflight(policy: OriginPolicy) -> Response | None:
+def answer_preflight(req: Request, policy: OriginPolicy) -> Response | None:
     """The request step: answer a CORS preflight to Graph's routes before anything may refuse
     it; raises :class:`AccessDenied` for another path or an origin not allowed."""
-    if not _is_preflight():
+    if not _is_preflight(req):
         return None
-    origin = request.headers["Origin"]
-    if not request.path.startswith(BASE_PATH + "/"):
+    origin = req.headers["Origin"]
+    if not req.path.startswith(BASE_PATH + "/"):
         raise AccessDenied(f"Only Graph's routes (below {BASE_PATH}) answer CORS preflights.")
     if not policy.allows(origin):
         raise AccessDenied(f"The origin '{origin}' is not allowed (CORS).")
     response = no_content()
-    requested = request.headers.get("Access-Control-Request-Headers")
+    requested = req.headers.get("Access-Control-Request-Headers")
     response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
     response.headers["Access-Control-Allow-Headers"] = ", ".join(allowed_request_headers(requested))
     response.headers["Access-Control-Max-Age"] = MAX_AGE
     # Chromium's Private Network Access: an allowed public page may call the mock on loopback.
-    if request.headers.get("Access-Control-Request-Private-Network") == "true":
+    if req.headers.get("Access-Control-Request-Private-Network") == "true":
         response.headers["Access-Control-Allow-Private-Network"] = "true"
     return response
 
 
-def allow_origin(policy: OriginPolicy, response: Response) -> None:
+def allow_origin(policy: OriginPolicy, req: Request, response: Response) -> None:
     """The after step: CORS headers on an answer below ``/beta`` for an allowed origin."""
-    if not request.path.startswith(BASE_PATH + "/"):
+    if not req.path.startswith(BASE_PATH + "/"):
         return
-    vary = response.headers.get("Vary")
-    response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
-    origin = request.environ.get("HTTP_ORIGIN")
+    response.headers["Vary"] = ", ".join([*response.headers.getlist("Vary"), "Origin"])
+    origin = req.environ.get("HTTP_ORIGIN")
     if policy.allows(origin):
         response.headers["Access-Control-Allow-Origin"] = origin or ""
-        if not _is_preflight():
+        if not _is_preflight(req):
             response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS

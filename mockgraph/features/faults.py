@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from flask import request
+from flask import Request
 
 from mockgraph.features.journal import Entry
 from mockgraph.http.errors import (
@@ -22,7 +22,7 @@ from mockgraph.http.errors import (
     StartupError,
     TooManyRequests,
 )
-from mockgraph.http.facts import BATCH_FACTS, DELAY_KEY, Facts, facts
+from mockgraph.http.facts import BATCH_FACTS, DELAY_KEY, Facts
 
 if TYPE_CHECKING:
     from mockgraph.state import MockGraph
@@ -199,24 +199,23 @@ class Faults:
         return Action(status.status, status.retry_after, delay), "; ".join(s for s, _ in fired)
 
 
-def inject(mock: MockGraph) -> None:
+def inject(mock: MockGraph, req: Request, known: Facts) -> None:
     """The request step: count the request against every rule, note its delay and raise the
     fault's error if one fires. A bad :data:`FAULT_HEADER` is a :class:`BadRequest`."""
-    known = facts()
-    if request.method == "OPTIONS" or known.operation is None:
+    if req.method == "OPTIONS" or known.operation is None:
         return
-    header = request.environ.get(FAULT_ENVIRON)
+    header = req.environ.get(FAULT_ENVIRON)
     try:
         extra = None if header is None else parse_action(header)
     except FaultRuleError as exc:
         raise BadRequest(f"The {FAULT_HEADER} header is invalid: {exc}.") from None
-    decided = mock.faults.decide(known.operation.id, request.method, extra)
+    decided = mock.faults.decide(known.operation.id, req.method, extra)
     if decided is None:
         return
     action, sources = decided
     known.fault = {**asdict(action), "rule": sources}
     # A batch item's delay holds back the batch's answer, where all of them add up.
-    outer: Facts = request.environ.get(BATCH_FACTS, known)
+    outer: Facts = req.environ.get(BATCH_FACTS, known)
     outer.delay = min(outer.delay + action.delay_ms / 1000, MAX_DELAY_MS / 1000)
     if action.status is not None:
         cls, message = _ERRORS[action.status]
@@ -224,14 +223,14 @@ def inject(mock: MockGraph) -> None:
         raise cls(f"{message} (mockgraph fault: {sources})", headers=headers)
 
 
-def hold_back(faults: Faults, known: Facts) -> None:
+def hold_back(faults: Faults, req: Request, known: Facts) -> None:
     """The after step: hold the answer back by the request's injected delay, where the server
     can without a thread (:data:`DELAY_KEY`), else by ``faults.sleep``. A batch item's delay
     was added to the batch's."""
-    if not known.delay or BATCH_FACTS in request.environ:
+    if not known.delay or BATCH_FACTS in req.environ:
         return
-    if request.environ.get(DELAY_KEY) == 0.0:
-        request.environ[DELAY_KEY] = known.delay
+    if req.environ.get(DELAY_KEY) == 0.0:
+        req.environ[DELAY_KEY] = known.delay
     else:
         faults.sleep(known.delay)
 

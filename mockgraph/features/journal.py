@@ -13,7 +13,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from flask import Request, Response, request
+from flask import Request, Response
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 
@@ -208,11 +208,10 @@ def request_data(req: Request, limit: int) -> bytes | None:
         return None
 
 
-def record(mock: MockGraph, known: Facts, response: Response) -> None:
+def record(mock: MockGraph, req: Request, known: Facts, response: Response) -> None:
     """The after step: keep the exchange in the app's journal."""
     if mock.journal.size <= 0:
         return
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]  # werkzeug.local
     operation = known.operation
     elapsed = time.perf_counter() - known.started + (req.environ.get(DELAY_KEY) or 0.0)
     json = response.content_type or ""

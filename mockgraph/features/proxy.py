@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -178,7 +177,12 @@ def create_proxy(
     def forward(rest: str = "") -> Response:
         return proxy.handle(request)
 
-    app.before_request(partial(intake.begin, HostPolicy(None), {}, max_body_bytes))
+    hosts = HostPolicy(None)
+
+    def begin() -> None:
+        intake.begin(request, hosts, {}, max_body_bytes)
+
+    app.before_request(begin)
     app.add_url_rule(BASE_PATH, "forward", forward, methods=METHODS)
     app.add_url_rule(BASE_PATH + "/<path:rest>", "forward", forward, methods=METHODS)
     errors.install(app)

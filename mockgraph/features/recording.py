@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Response, request
+from flask import Request, Response
 
 from mockgraph.config import BASE_PATH
 from mockgraph.features.atomic import write_atomically
@@ -210,19 +210,19 @@ class Recorder:
             log.error("could not write the recording %s: %s", path, exc.strerror or exc)
 
 
-def record(mock: MockGraph, known: Facts, response: Response) -> None:
+def record(mock: MockGraph, req: Request, known: Facts, response: Response) -> None:
     """The after step of ``serve --record``: write each exchange below ``/beta`` (not CORS
     preflights nor ``$batch`` envelopes: a batch's requests are recorded each)."""
     recorder, operation = mock.recorder, known.operation
-    if recorder is None or request.method == "OPTIONS" or request.endpoint == "batch":
+    if recorder is None or req.method == "OPTIONS" or req.endpoint == "batch":
         return
-    if not request.path.startswith(BASE_PATH + "/"):
+    if not req.path.startswith(BASE_PATH + "/"):
         return
     contract = mock.contracts.get(operation.id) if operation and operation.contract else None
-    data = request_data(request, mock.config.max_body_bytes)
+    data = request_data(req, mock.config.max_body_bytes)
     violations = check_exchange(contract, response.status_code, json_value(data), known.answer)
     exchange = Exchange.of(
-        request,
+        req,
         data=data,
         status=response.status_code,
         response_headers=tuple(response.headers.items()),

@@ -13,7 +13,7 @@ import time
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Response, request
+from flask import Request, Response
 
 from mockgraph.features.redact import redact_query
 from mockgraph.http.codec import encode
@@ -44,23 +44,21 @@ class RequestLog:
         self._due = threading.Event()
         self._writer: threading.Thread | None = None
 
-    def line(self, facts: Facts, response: Response) -> str:
+    def line(self, req: Request, facts: Facts, response: Response) -> str:
         """The line of one exchange (without its newline)."""
-        query = request.query_string.decode("utf-8", "replace")
-        target = request.path
+        query = req.query_string.decode("utf-8", "replace")
+        target = req.path
         if query:
             pairs = parse_qsl(query, keep_blank_values=True)
             target += "?" + urlencode(redact_query(pairs), safe="$'(),<>")
-        elapsed = (
-            time.perf_counter() - facts.started + (request.environ.get(DELAY_KEY) or 0.0)
-        ) * 1000
-        operation = facts.operation.id if facts.operation else request.endpoint or "-"
+        elapsed = (time.perf_counter() - facts.started + (req.environ.get(DELAY_KEY) or 0.0)) * 1000
+        operation = facts.operation.id if facts.operation else req.endpoint or "-"
         code, message = _error(facts.answer) if response.status_code >= 400 else (None, None)
         if self.form == "json":
             record: dict[str, Any] = {
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(facts.arrived))
                 + f".{int(facts.arrived * 1000) % 1000:03d}Z",
-                "method": request.method,
+                "method": req.method,
                 "path": target,
                 "status": response.status_code,
                 "duration_ms": round(elapsed, 2),
@@ -76,12 +74,12 @@ class RequestLog:
         if self.colour:
             clock = f"{_DIM}{clock}{_RESET}"
             status = f"{_COLOURS.get(response.status_code // 100, '')}{status}{_RESET}"
-        text = f"{clock} {request.method} {target} {status} {elapsed:.1f}ms {operation}"
+        text = f"{clock} {req.method} {target} {status} {elapsed:.1f}ms {operation}"
         return f"{text} {code}: {message}" if code is not None else text
 
-    def write(self, facts: Facts, response: Response) -> None:
+    def write(self, req: Request, facts: Facts, response: Response) -> None:
         """The after step: log the exchange (a failing stream never fails the request)."""
-        line = self.line(facts, response) + "\n"
+        line = self.line(req, facts, response) + "\n"
         with self._lock:
             self._pending.append(line)
             if self.every > 0 and self._writer is None:

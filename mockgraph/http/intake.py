@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
-from flask import g, request
+from flask import Request, g
 from werkzeug.exceptions import NotFound
 
 from mockgraph.http.errors import BadRequest, PayloadTooLarge, RequestTimeout
@@ -66,25 +66,27 @@ class HostPolicy:
         return allowed
 
 
-def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes: int) -> None:
-    """Make the request's facts (``g.facts``), then refuse what nothing may answer."""
-    environ = request.environ
+def begin(
+    req: Request, hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes: int
+) -> Facts:
+    """Make the request's facts (``g.facts``, returned), then refuse what nothing may answer."""
+    environ = req.environ
     path = environ.get("PATH_INFO", "")
     # werkzeug's router would answer "//beta/x" as "/beta/x"; Graph has no such URL.
     foreign_path = path.startswith("//")
     request_id = new_request_id()
-    g.facts = Facts(
+    g.facts = known = Facts(
         started=time.perf_counter(),
         arrived=time.time(),
         request_id=request_id,
         client_request_id=request_id,
-        operation=None if foreign_path else operations.get(request.endpoint or ""),
+        operation=None if foreign_path else operations.get(req.endpoint or ""),
     )
     client_request_id = environ.get("HTTP_CLIENT_REQUEST_ID")
     if client_request_id is not None:
         if not (client_request_id.isascii() and client_request_id.isprintable()):
             raise BadRequest("The header 'client-request-id' must be printable ASCII text.")
-        g.facts.client_request_id = client_request_id
+        known.client_request_id = client_request_id
     if not hosts.allows(environ.get("HTTP_HOST")):
         raise BadRequest("The Host header names a host this server does not answer for.")
     if foreign_path:
@@ -92,7 +94,8 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
     _check_utf8(path, "The request URL")
     for part in filter(None, environ.get("QUERY_STRING", "").split("&")):
         _check_utf8(part, f"The query option '{_shown(part.split('=', 1)[0])}'", percent=True)
-    if request.content_length is not None and request.content_length > max_body_bytes:
+    length = req.content_length
+    if length is not None and length > max_body_bytes:
         raise PayloadTooLarge(f"The request body is larger than {max_body_bytes} bytes.")
     problem = environ.get(BODY_PROBLEM)
     if problem == "timeout":
@@ -101,6 +104,7 @@ def begin(hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes
         raise BadRequest("The request body ended before its declared length.")
     if problem is not None:
         raise BadRequest("The request body could not be read: its chunked framing is broken.")
+    return known
 
 
 def _check_utf8(text: str, subject: str, *, percent: bool = False) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 from marshmallow import Schema
 from werkzeug.routing import BaseConverter
 
@@ -141,13 +141,15 @@ def register(app: Flask, operations: Sequence[Operation]) -> None:
 
 def _endpoint(operation: Operation) -> Callable[..., Response]:
     def answer(**params: str) -> Response:
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        params.pop("_verb", None)
         call = Call(
             mock=current_app.extensions["mockgraph"],
             operation=operation,
-            params={name: value for name, value in params.items() if name != "_verb"},
-            args=list(request.args.items(multi=True)),
-            method=request.method,
-            root=service_root(request),
+            params=params,
+            args=list(req.args.items(multi=True)),
+            method=req.method,
+            root=service_root(req),
         )
         return operation.view(call)
 
