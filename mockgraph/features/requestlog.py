@@ -43,6 +43,20 @@ class RequestLog:
         self._pending: list[str] = []
         self._due = threading.Event()
         self._writer: threading.Thread | None = None
+        self._stamp = (-1, "")  # the last second formatted, and its text
+
+    def _second(self, moment: float) -> str:
+        """The whole second of ``moment``: UTC ISO 8601 for JSON, local time of day for text;
+        formatted once a second, as requests arriving together share it."""
+        second, text = self._stamp
+        if int(moment) != second:
+            second = int(moment)
+            if self.form == "json":
+                text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            else:
+                text = time.strftime("%H:%M:%S", time.localtime(second))
+            self._stamp = (second, text)  # one assignment: a thread sees a matching pair
+        return text
 
     def line(self, req: Request, facts: Facts, response: Response) -> str:
         """The line of one exchange (without its newline)."""
@@ -56,8 +70,7 @@ class RequestLog:
         code, message = _error(facts.answer) if response.status_code >= 400 else (None, None)
         if self.form == "json":
             record: dict[str, Any] = {
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(facts.arrived))
-                + f".{int(facts.arrived * 1000) % 1000:03d}Z",
+                "time": f"{self._second(facts.arrived)}.{int(facts.arrived * 1000) % 1000:03d}Z",
                 "method": req.method,
                 "path": target,
                 "status": response.status_code,
@@ -68,8 +81,7 @@ class RequestLog:
             if code is not None:
                 record["error"] = {"code": code, "message": message}
             return encode(record).decode()
-        clock = time.strftime("%H:%M:%S", time.localtime(facts.arrived))
-        clock += f".{int(facts.arrived * 1000) % 1000:03d}"
+        clock = f"{self._second(facts.arrived)}.{int(facts.arrived * 1000) % 1000:03d}"
         status = str(response.status_code)
         if self.colour:
             clock = f"{_DIM}{clock}{_RESET}"
@@ -82,11 +94,12 @@ class RequestLog:
         line = self.line(req, facts, response) + "\n"
         with self._lock:
             self._pending.append(line)
-            if self.every > 0 and self._writer is None:
-                self._writer = threading.Thread(target=self._write_when_due, daemon=True)
-                self._writer.start()
-                atexit.register(self.flush)
-            self._due.set()
+            if len(self._pending) == 1:  # the first of a batch wakes the writer
+                if self.every > 0 and self._writer is None:
+                    self._writer = threading.Thread(target=self._write_when_due, daemon=True)
+                    self._writer.start()
+                    atexit.register(self.flush)
+                self._due.set()
         if self.every <= 0:
             self.flush()
 

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from mockgraph import Config, create_app
 from mockgraph.features.requestlog import RequestLog
+from mockgraph.http.facts import Facts
 from mockgraph.state import mockgraph
 
 KEYSETS = "/beta/trustFramework/keySets"
@@ -104,3 +105,31 @@ def test_no_log_unless_configured_and_a_failing_stream_never_fails_a_request() -
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="log format"):
         RequestLog("xml")
+
+
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_each_line_carries_the_time_its_request_arrived(form: str) -> None:
+    log = RequestLog(form, io.StringIO(), every=0)
+    app = create_app(Config())
+    arrivals = [1_700_000_000.25, 1_700_000_000.75, 1_700_000_001.5, 1_700_003_600.0]
+    with app.test_request_context(KEYSETS):
+        from flask import request
+
+        lines = []
+        for arrived in arrivals:
+            facts = Facts(time.perf_counter(), arrived, "id", "id")
+            lines.append(log.line(request, facts, app.response_class(b"{}", 200)))
+    if form == "json":
+        stamps = [json.loads(line)["time"] for line in lines]
+        expected = [
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(a)))
+            + f".{int(a * 1000) % 1000:03d}Z"
+            for a in arrivals
+        ]
+    else:
+        stamps = [line.split(" ", 1)[0] for line in lines]
+        expected = [
+            time.strftime("%H:%M:%S", time.localtime(int(a))) + f".{int(a * 1000) % 1000:03d}"
+            for a in arrivals
+        ]
+    assert stamps == expected

@@ -99,10 +99,11 @@ def certificate_key(key: str) -> Key:
 
 
 def pkcs12_key(key: str, password: str | None) -> Key:
-    """uploadPkcs12's key from base64 of a PFX and its password (``None`` and ``""`` alike open
-    one made without): :func:`certificate_key`'s members for the key's certificate, and the
-    private ones. Raises :class:`BadRequest` for what is not a PFX readable with ``password``,
-    without a private key and its certificate, or a key that is not RSA."""
+    """The key of a PKCS#12 upload: base64 of a PFX and its password (``None`` and ``""``
+    alike open one made without): :func:`certificate_key`'s members for the key's
+    certificate, and the private ones. Raises :class:`BadRequest` for what is not a PFX
+    readable with ``password``, without a private key and its certificate, or a key that is
+    not RSA."""
     if not key.strip():
         raise BadRequest("The value of 'key' must not be empty.")
     data = _base64(key, _NOT_A_PFX)
