@@ -1,31 +1,17 @@
 """Replaying example files against a fresh in-process mock and comparing status, ``Location``
 and body with the recorded ones (both redacted and normalised as recordings are; ``null``
 equals absent). A folder's files replay as one session, in number order; a documented example
-replays alone, prepared to succeed: a path placeholder is :data:`EXAMPLE_ID`, stored with the
-keys its answer shows, and placeholder values are made valid. A documented answer is truncated:
+replays alone, prepared to succeed: a path placeholder is :data:`EXAMPLE_ID`, what its answer
+shows is stored first and placeholder values are made valid, as the operation's resource says
+(the ``example_*`` hooks of its table). A documented answer is truncated:
 what the mock adds to it is no difference, and its placeholders stand for any value."""
 
 from __future__ import annotations
 
-import base64
-import datetime
-import functools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import (
-    BestAvailableEncryption,
-    Encoding,
-    KeySerializationEncryption,
-    NoEncryption,
-    pkcs12,
-)
-from cryptography.x509.oid import NameOID
 
 from mockgraph.app import create_app
 from mockgraph.config import Config
@@ -35,9 +21,12 @@ from mockgraph.features.recording import (
     normalise_body,
     without_origin,
 )
-from mockgraph.features.redact import REDACTED, read_body, redact_body
+from mockgraph.features.redact import read_body, redact_body
 from mockgraph.http.contracts import Contracts
-from mockgraph.resources.keysets.models import KEY_FIELDS, SECRET_FIELDS, Key, KeySet
+from mockgraph.http.routing import Operation, Resource
+from mockgraph.resources import RESOURCES
+from mockgraph.resources.examples import is_placeholder
+from mockgraph.resources.keysets.models import SECRET_FIELDS
 from mockgraph.state import mockgraph
 
 if TYPE_CHECKING:
@@ -47,7 +36,6 @@ if TYPE_CHECKING:
 EXAMPLE_ID = "B2C_1A_example"
 #: The bearer token replays send in place of a redacted or missing one.
 REPLAY_TOKEN = "mockgraph-verify"
-_PLACEHOLDER = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*-(?:value|content)$")
 _PATH_PLACEHOLDER = re.compile(r"\{[^}/]+\}")
 _NOT_KEPT = re.compile(r"^<not recorded: \d+ bytes, [^>]*>$")  # redact.not_kept's text
 _MISSING: Any = object()
@@ -57,11 +45,6 @@ _MISSING: Any = object()
 Difference = tuple[str, str, str, str | None]
 
 
-def is_placeholder(value: Any) -> bool:
-    """Whether ``value`` is a doc page's placeholder (``"use-value"``, ``"...-content"``)."""
-    return isinstance(value, str) and bool(_PLACEHOLDER.match(value))
-
-
 def replay_examples(
     examples: Sequence[Example], contracts: Contracts
 ) -> Iterator[tuple[Example, Difference]]:
@@ -69,6 +52,9 @@ def replay_examples(
     and yield where its answer differs from the recorded one."""
     app = create_app(Config(), contracts=contracts)
     client = app.test_client()
+    owners: dict[str | None, tuple[Resource | None, Operation | None]] = {
+        op.id: (resource, op) for resource in RESOURCES for op in resource.operations
+    }
     session: str | None = None
     for example in examples:
         fault = example.data.get("fault")
@@ -79,11 +65,13 @@ def replay_examples(
         if not example.documented and isinstance(body, str) and _NOT_KEPT.match(body):
             yield example, ("replay", "", "not replayed", "its request body was not recorded")
             continue
-        path, data, seed, clock = _prepare(example)
+        resource, operation = owners.get(example.operation, (None, None))
+        path, data, seed, clock = _prepare(example, resource, operation)
         if example.documented or example.session != session:
             state = mockgraph(app)
             state.reset()
-            state.load({"keySets": list(seed)})
+            if resource is not None:
+                state.load({resource.name: list(seed)})
             state.clock.set(clock)
         session = None if example.documented else example.session
         response = client.open(
@@ -113,34 +101,30 @@ def _headers(example: Example) -> list[tuple[str, str]]:
     return out
 
 
-def _prepare(example: Example) -> tuple[str, bytes | None, tuple[KeySet, ...], float | None]:
-    """The path and body to send, and the key sets and clock the mock needs first."""
+def _prepare(
+    example: Example, resource: Resource | None, operation: Operation | None
+) -> tuple[str, bytes | None, tuple[Any, ...], float | None]:
+    """The path and body to send, and the items and clock the mock needs first (from the
+    resource's and the operation's ``example_*`` hooks)."""
     path = str(example.request["path"])
     body = example.request.get("body")
-    body = _key_material(example, _fill(body) if example.documented else body)
+    if example.documented:
+        body = _fill(body)
+    answer = example.response.get("body")
+    answered: Mapping[str, Any] = answer if isinstance(answer, Mapping) else {}
+    if operation is not None and operation.example_body is not None and isinstance(body, Mapping):
+        body = operation.example_body(body, answered, example.documented)
     data = None if body is None else json.dumps(body).encode("utf-8")
     if not example.documented:
         return path, data, (), None
-    answer = example.response.get("body")
-    answered: Mapping[str, Any] = answer if isinstance(answer, Mapping) else {}
-    seed: tuple[KeySet, ...] = ()
+    seed: tuple[Any, ...] = ()
     clock = None
-    if example.operation == "listKeySets":
-        items = [i for i in answered.get("value") or [] if isinstance(i, Mapping)]
-        seed = tuple(_keyset(item, f"{EXAMPLE_ID}{n or ''}") for n, item in enumerate(items))
-    elif example.operation == "getKeySet":
-        seed = (KeySet(EXAMPLE_ID, _keys(answered.get("keys"))),)
-    elif example.operation == "getActiveKey":
-        key = _key(answered)
-        seed, clock = (KeySet(EXAMPLE_ID, (key,)),), _inside(key)
-    elif _PATH_PLACEHOLDER.search(path):
-        segments = _PATH_PLACEHOLDER.sub(EXAMPLE_ID, path).split("/")
-        keys: tuple[Key, ...] = ()
-        if "keys_v2" in segments[:-1]:
-            kid = segments[segments.index("keys_v2") + 1]
-            keys = (Key(kid=kid, kty="oct", use="sig", k=base64.b64encode(kid.encode()).decode()),)
-        seed = (KeySet(EXAMPLE_ID, keys),)
-    return _PATH_PLACEHOLDER.sub(EXAMPLE_ID, path), data, seed, clock
+    addressed = _PATH_PLACEHOLDER.sub(EXAMPLE_ID, path)
+    if operation is not None and operation.example_state is not None:
+        seed, clock = operation.example_state(answered, EXAMPLE_ID)
+    elif _PATH_PLACEHOLDER.search(path) and resource is not None and resource.example_item:
+        seed = resource.example_item(addressed, EXAMPLE_ID)
+    return addressed, data, seed, clock
 
 
 def _fill(value: Any) -> Any:
@@ -154,87 +138,6 @@ def _fill(value: Any) -> Any:
     if isinstance(value, list):
         return [_fill(item) for item in value]
     return value
-
-
-def _key_material(example: Example, body: Any) -> Any:
-    """A placeholder or redacted ``key`` of uploadCertificate/uploadPkcs12 replaced by one
-    made here, valid over the recorded answer's ``nbf``..``exp``."""
-    operation = example.operation
-    if operation not in ("uploadCertificate", "uploadPkcs12") or not isinstance(body, Mapping):
-        return body
-    key = body.get("key")
-    if not (key == REDACTED or example.documented and is_placeholder(key)):
-        return body
-    answer = example.response.get("body")
-    window = answer if isinstance(answer, Mapping) else {}
-    certificate = _certificate(_integer(window.get("nbf")), _integer(window.get("exp")))
-    if operation == "uploadCertificate":
-        material = certificate.public_bytes(Encoding.DER)
-    else:
-        password = body.get("password")
-        sealing: KeySerializationEncryption = NoEncryption()
-        if isinstance(password, str) and password:
-            sealing = BestAvailableEncryption(password.encode("utf-8"))
-        material = pkcs12.serialize_key_and_certificates(
-            b"mockgraph verify", _private_key(), certificate, None, sealing
-        )
-    return {**body, "key": base64.b64encode(material).decode("ascii")}
-
-
-def _integer(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-@functools.cache
-def _private_key() -> rsa.RSAPrivateKey:
-    """One RSA key (slow to make) for every certificate; RSA, as the key page allows rsa or oct."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _certificate(nbf: int | None, exp: int | None) -> x509.Certificate:
-    """A self-signed certificate valid over ``nbf``..``exp``, or from yesterday for a year when
-    there is no such window."""
-    if nbf is None or exp is None or exp <= nbf:
-        now = int(datetime.datetime.now(datetime.UTC).timestamp())
-        nbf, exp = now - 86400, now + 365 * 86400
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mockgraph verify")])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(_private_key().public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime.datetime.fromtimestamp(nbf, datetime.UTC))
-        .not_valid_after(datetime.datetime.fromtimestamp(exp, datetime.UTC))
-        .sign(_private_key(), hashes.SHA256())
-    )
-
-
-def _key(members: Mapping[str, Any]) -> Key:
-    """A key to store, from a documented answer's members (unknown ones left out)."""
-    values = {name: value for name, value in members.items() if name in KEY_FIELDS}
-    if isinstance(values.get("x5c"), list):
-        values["x5c"] = tuple(values["x5c"])
-    return Key(**values)
-
-
-def _keys(items: Any) -> tuple[Key, ...]:
-    return tuple(_key(item) for item in items or [] if isinstance(item, Mapping))
-
-
-def _keyset(item: Mapping[str, Any], default_id: str) -> KeySet:
-    """A listed key set to store: its own id, unless that is absent or a placeholder."""
-    given = item.get("id")
-    real = given if isinstance(given, str) and not is_placeholder(given) else None
-    return KeySet(real or default_id, _keys(item.get("keys")))
-
-
-def _inside(key: Key) -> float | None:
-    """A moment inside the key's validity window, when it has one."""
-    nbf, exp = _integer(key.nbf), _integer(key.exp)
-    if exp is not None:
-        return float(exp - 1 if nbf is None or nbf < exp else nbf)
-    return float(nbf) if nbf is not None else None
 
 
 def _compare(example: Example, status: int, location: str | None, data: bytes) -> list[Difference]:

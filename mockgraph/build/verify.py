@@ -15,10 +15,11 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from mockgraph.build.replay import is_placeholder, replay_examples
+from mockgraph.build.replay import replay_examples
 from mockgraph.features.recording import check_exchange
 from mockgraph.http.codec import MAX_DEPTH, depth
 from mockgraph.http.contracts import Contracts, packaged
+from mockgraph.resources.examples import is_placeholder
 
 #: Where the shipped documented examples are shown in reports.
 PACKAGE_EXAMPLES = "mockgraph.examples"

@@ -27,13 +27,23 @@ if TYPE_CHECKING:
     from mockgraph.state import MockGraph
 
 
+#: Items to store and a moment for the clock, from a documented answer and the example's id.
+ExampleState = Callable[[Mapping[str, Any], str], tuple[tuple[Any, ...], float | None]]
+#: A request body to replay, from the body, the answer and whether the example is documented.
+ExampleBody = Callable[[Mapping[str, Any], Mapping[str, Any], bool], Mapping[str, Any]]
+
+
 @dataclass(frozen=True)
 class Operation:
     """One operation of a resource: ``id`` names its contract, ``path`` is the doc page's URL
     below ``/beta``. ``body`` types a JSON body (after the contract check); ``blocking`` work
     (key generation, key derivation) never runs on the server's event loop; ``secrets`` are
     body members to redact; ``query`` the options it takes and ``select`` what ``$select`` may
-    name; ``contract`` is false for reads the docs give no example of."""
+    name; ``contract`` is false for reads the docs give no example of. For the replay of
+    documented examples (``build/replay.py``): ``example_state`` gives the items (and a moment
+    for the clock) to store first, from the documented answer and the id standing for the
+    path's placeholder; ``example_body`` makes what a page leaves out or a recording redacted
+    in a request body (given the body, the answer, whether the example is documented)."""
 
     id: str
     methods: tuple[str, ...]
@@ -46,6 +56,8 @@ class Operation:
     query: frozenset[str] = frozenset()
     select: tuple[str, ...] = ()
     contract: bool = True
+    example_state: ExampleState | None = None
+    example_body: ExampleBody | None = None
 
     @property
     def reads(self) -> bool:
@@ -70,7 +82,8 @@ class Resource:
     makes an app's store, ``parse_state`` (``ValueError``) and ``dump_state`` read and write
     its items in state documents. For the contract build: ``id_schema`` is the JSON Schema of
     an ``id`` in a body, ``case_insensitive`` the enumerated properties the pages spell in any
-    letter case."""
+    letter case. For the replay: ``example_item(path, id)`` gives the items a documented example
+    addressing item ``id`` needs stored (the path has ``id`` in place)."""
 
     name: str
     operations: tuple[Operation, ...]
@@ -79,6 +92,7 @@ class Resource:
     dump_state: Callable[[Any], dict[str, Any]]
     id_schema: Mapping[str, Any] | None = None
     case_insensitive: frozenset[str] = frozenset()
+    example_item: Callable[[str, str], tuple[Any, ...]] | None = None
 
 
 @dataclass

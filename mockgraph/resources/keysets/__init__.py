@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from mockgraph.http.routing import Resource
+from mockgraph.resources.keysets import examples
 from mockgraph.resources.keysets.models import KEYSET_ID_PATTERN, KeySet
 from mockgraph.resources.keysets.operations import OPERATIONS
 from mockgraph.resources.keysets.schemas import parse_state
@@ -23,4 +24,5 @@ KEYSETS = Resource(
     },
     # The pages spell kty RSA/rsa and oct/OCT (the key page vs generateKey and the uploads).
     case_insensitive=frozenset({"kty"}),
+    example_item=examples.addressed,
 )

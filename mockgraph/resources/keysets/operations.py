@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mockgraph.http import odata
 from mockgraph.http.routing import Operation
+from mockgraph.resources.keysets import examples as e
 from mockgraph.resources.keysets import schemas as s
 from mockgraph.resources.keysets import views as v
 
@@ -17,9 +18,25 @@ GET, POST = ("GET",), ("POST",)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("createKeySet", POST, KEYSETS, v.create_keyset, s.CreateKeySetSchema()),
-    Operation("listKeySets", GET, KEYSETS, v.list_keysets, query=odata.PAGING, select=SELECT),
+    Operation(
+        "listKeySets",
+        GET,
+        KEYSETS,
+        v.list_keysets,
+        query=odata.PAGING,
+        select=SELECT,
+        example_state=e.listed,
+    ),
     Operation("countKeySets", GET, KEYSETS + "/$count", v.count_keysets, contract=False),
-    Operation("getKeySet", GET, ITEM, v.get_keyset, query=frozenset({"select"}), select=SELECT),
+    Operation(
+        "getKeySet",
+        GET,
+        ITEM,
+        v.get_keyset,
+        query=frozenset({"select"}),
+        select=SELECT,
+        example_state=e.one,
+    ),
     # PUT as the update page documents it, PATCH as the official OpenAPI and SDK send it.
     Operation("updateKeySet", ("PUT", "PATCH"), ITEM, v.update_keyset, s.UpdateKeySetSchema()),
     Operation("deleteKeySet", ("DELETE",), ITEM, v.delete_keyset),
@@ -49,6 +66,7 @@ OPERATIONS: tuple[Operation, ...] = (
         s.UploadCertificateSchema(),
         kind="action",
         blocking=True,
+        example_body=e.certificate_body,
     ),
     Operation(
         "uploadPkcs12",
@@ -59,8 +77,16 @@ OPERATIONS: tuple[Operation, ...] = (
         kind="action",
         blocking=True,  # the password's key derivation
         secrets=frozenset({"key", "password"}),  # a private key, and what unlocks it
+        example_body=e.pkcs12_body,
     ),
-    Operation("getActiveKey", GET, ITEM + "/getActiveKey", v.get_active_key, kind="function"),
+    Operation(
+        "getActiveKey",
+        GET,
+        ITEM + "/getActiveKey",
+        v.get_active_key,
+        kind="function",
+        example_state=e.active_key,
+    ),
     Operation(
         "listKeysV2",
         GET,
