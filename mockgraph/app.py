@@ -23,7 +23,7 @@ from mockgraph.features import (
 )
 from mockgraph.http import errors, intake, routing
 from mockgraph.http.contracts import Contracts
-from mockgraph.http.facts import facts
+from mockgraph.http.facts import FACTS_KEY, Facts
 from mockgraph.http.rendering import GraphResponse
 from mockgraph.state import EXTENSION, MockGraph
 
@@ -80,7 +80,8 @@ def finish(mock: MockGraph, response: Response) -> Response:
     injected delay applied, the exchange journalled and recorded (not the control API's) and
     logged."""
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
-    known = facts()
+    known: Facts = req.environ[FACTS_KEY]
+    known.answer = getattr(response, "answer", None)
     operation = known.operation
     if mock.config.validate_responses and operation is not None and operation.contract:
         if 200 <= response.status_code < 300 and req.method != "OPTIONS":

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from flask import Request, Response
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import get_content_length
 
 from mockgraph.features.redact import read_body, redact_headers, redact_query
 from mockgraph.http.facts import DELAY_KEY, Facts
@@ -100,12 +101,14 @@ class Exchange:
 
     def weight(self) -> int:
         """The bytes this exchange keeps: request line and query, headers, both bodies."""
-        names_and_values = chain(self.headers.items(), self.response_headers)
+        headers = self.headers
         return (
             len(self.method)
             + len(self.path)
             + len(self.query_string)
-            + sum(map(len, chain.from_iterable(names_and_values)))
+            + sum(map(len, headers))
+            + sum(map(len, headers.values()))
+            + sum(map(len, chain.from_iterable(self.response_headers)))
             + len(self.data or b"")
             + len(self.response_data or b"")
         )
@@ -196,7 +199,7 @@ class Journal:
 def request_data(req: Request, limit: int) -> bytes | None:
     """The request body's bytes, unless there is none or it is over ``limit`` (never read what
     the app refused to read). Already read by the app, they cost nothing."""
-    length = req.content_length
+    length = get_content_length(req.environ)
     if length == 0 or (length is not None and length > limit):
         return None
     # Without Content-Length or Transfer-Encoding a request has no body (RFC 9112, 6.3).
@@ -214,8 +217,8 @@ def record(mock: MockGraph, req: Request, known: Facts, response: Response) -> N
         return
     operation = known.operation
     elapsed = time.perf_counter() - known.started + (req.environ.get(DELAY_KEY) or 0.0)
-    json = response.content_type or ""
-    is_json = json.startswith("application/json") and not response.is_streamed
+    content_type = response.headers.get("Content-Type", "")
+    is_json = content_type.startswith("application/json") and not response.is_streamed
     mock.journal.record(
         Exchange.of(
             req,

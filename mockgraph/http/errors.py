@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from mockgraph.http.codec import encode
 from mockgraph.http.facts import facts_or_none, new_request_id
+from mockgraph.http.rendering import GraphResponse
 
 log = logging.getLogger("mockgraph")
 
@@ -113,9 +114,11 @@ def render_error(error: GraphError) -> Response:
     known = facts_or_none()
     request_id = known.request_id if known else new_request_id()
     body = error.body(request_id, known.client_request_id if known else request_id)
-    if known is not None:
-        known.answer = body
-    return Response(encode(body), error.status, error.headers, content_type="application/json")
+    response = GraphResponse(
+        encode(body), error.status, error.headers, content_type="application/json"
+    )
+    response.answer = body
+    return response
 
 
 def _render_any(error: Exception) -> Response:

@@ -1,5 +1,5 @@
 """What the app knows of the request being answered: one typed :class:`Facts`, made by the first
-request step and read by every later one (``g.facts``)."""
+request step, kept in the request's environ (:data:`FACTS_KEY`) and read by every later one."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import g, has_request_context
+from flask import has_request_context, request
 
 if TYPE_CHECKING:
     from mockgraph.http.routing import Operation
 
+#: The environ key of a request's own facts.
+FACTS_KEY = "mockgraph.facts"
 #: The environ key of a ``$batch`` item's request: the batch's own facts (delays add up there).
 BATCH_FACTS = "mockgraph.batch"
 #: The environ key of a server that holds an answer back without a thread: it sets ``0.0``,
@@ -30,7 +32,8 @@ class Facts:
     request_id: str
     client_request_id: str
     operation: Operation | None = None
-    #: The value a JSON answer was rendered from (checked, recorded, never decoded again).
+    #: The value a JSON answer was rendered from (checked, recorded, never decoded again), taken
+    #: from the answer (:attr:`~mockgraph.http.rendering.GraphResponse.answer`) when it leaves.
     answer: Any = None
     #: Where the answer breaks its own contract (a bug of the mock).
     violations: tuple[str, ...] = ()
@@ -54,11 +57,11 @@ def new_request_id() -> str:
 
 def facts() -> Facts:
     """The facts of the request being answered."""
-    found: Facts = g.facts
+    found: Facts = request.environ[FACTS_KEY]
     return found
 
 
 def facts_or_none() -> Facts | None:
     """:func:`facts`, or ``None`` outside a request or before the first step ran."""
-    found: Facts | None = g.get("facts") if has_request_context() else None
+    found: Facts | None = request.environ.get(FACTS_KEY) if has_request_context() else None
     return found

@@ -12,11 +12,12 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
-from flask import Request, g
+from flask import Request
 from werkzeug.exceptions import NotFound
+from werkzeug.wsgi import get_content_length
 
 from mockgraph.http.errors import BadRequest, PayloadTooLarge, RequestTimeout
-from mockgraph.http.facts import BODY_PROBLEM, Facts, new_request_id
+from mockgraph.http.facts import BODY_PROBLEM, FACTS_KEY, Facts, new_request_id
 
 if TYPE_CHECKING:
     from mockgraph.http.routing import Operation
@@ -69,13 +70,14 @@ class HostPolicy:
 def begin(
     req: Request, hosts: HostPolicy, operations: Mapping[str, Operation], max_body_bytes: int
 ) -> Facts:
-    """Make the request's facts (``g.facts``, returned), then refuse what nothing may answer."""
+    """Make the request's facts (kept in its environ, returned), then refuse what nothing may
+    answer."""
     environ = req.environ
     path = environ.get("PATH_INFO", "")
     # werkzeug's router would answer "//beta/x" as "/beta/x"; Graph has no such URL.
     foreign_path = path.startswith("//")
     request_id = new_request_id()
-    g.facts = known = Facts(
+    environ[FACTS_KEY] = known = Facts(
         started=time.perf_counter(),
         arrived=time.time(),
         request_id=request_id,
@@ -94,7 +96,7 @@ def begin(
     _check_utf8(path, "The request URL")
     for part in filter(None, environ.get("QUERY_STRING", "").split("&")):
         _check_utf8(part, f"The query option '{_shown(part.split('=', 1)[0])}'", percent=True)
-    length = req.content_length
+    length = get_content_length(environ)
     if length is not None and length > max_body_bytes:
         raise PayloadTooLarge(f"The request body is larger than {max_body_bytes} bytes.")
     problem = environ.get(BODY_PROBLEM)

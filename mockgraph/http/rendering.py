@@ -11,7 +11,6 @@ from flask import Request, Response
 
 from mockgraph.config import BASE_PATH
 from mockgraph.http.codec import encode
-from mockgraph.http.facts import facts_or_none
 
 JSON_TYPE = (
     "application/json; odata.metadata=minimal; odata.streaming=true; "
@@ -20,20 +19,20 @@ JSON_TYPE = (
 
 
 class GraphResponse(Response):
-    """Flask's response without a default content type (a ``204`` has none)."""
+    """Flask's response without a default content type (a ``204`` has none), carrying the value
+    a JSON answer was rendered from (for the contract check, the log and the recorder)."""
 
     default_mimetype = None
+    answer: Any = None
 
 
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> GraphResponse:
-    """A JSON answer with Graph's content type; the body is kept in the request's facts for the
-    contract check and the recorder."""
-    known = facts_or_none()
-    if known is not None:
-        known.answer = body
-    return GraphResponse(encode(body), status=status, headers=headers, content_type=JSON_TYPE)
+    """A JSON answer with Graph's content type."""
+    response = GraphResponse(encode(body), status=status, headers=headers, content_type=JSON_TYPE)
+    response.answer = body
+    return response
 
 
 def plain_json(body: Any, status: int = 200) -> GraphResponse:

@@ -59,7 +59,7 @@ class Operation:
     example_state: ExampleState | None = None
     example_body: ExampleBody | None = None
 
-    @property
+    @cached_property
     def reads(self) -> bool:
         """Whether the operation never changes state (GET)."""
         return all(m in {"GET", "HEAD"} for m in self.methods)
