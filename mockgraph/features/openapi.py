@@ -20,6 +20,7 @@ from mockgraph.http.codec import decode, encode
 from mockgraph.http.contracts import Check, Contracts, packaged
 from mockgraph.http.rendering import GraphResponse
 from mockgraph.http.routing import Operation
+from mockgraph.resources.examples import is_placeholder
 from mockgraph.resources.keysets.models import KEYSET_ID_PATTERN, SECRET_FIELDS
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 DOCUMENT_PATH = CONTROL_PATH + "/openapi.json"
 ERROR_SCHEMA = "microsoft.graph.ODataErrors.ODataError"
-#: The docs' placeholders: ``<member>-value``, ``Base64-encoded-...``, ``...-to-be-uploaded``.
-PLACEHOLDER = re.compile(r"^[\w.]+-value$|^Base64-encoded-[\w-]+$|^[\w-]+-to-be-uploaded$")
 #: A ``$ref`` to a local definition in a schema's compact JSON text (a quote inside a string
 #: is escaped, so only members named ``$ref`` match).
 _LOCAL_REF = re.compile(rb'"\$ref":"#/\$defs/([^"\\]+)"')
@@ -264,7 +263,7 @@ def _without_secrets(value: Any) -> Any:
 def _has_placeholder(value: Any) -> bool:
     if isinstance(value, dict | list):
         return any(map(_has_placeholder, value.values() if isinstance(value, dict) else value))
-    return isinstance(value, str) and PLACEHOLDER.match(value) is not None
+    return is_placeholder(value)
 
 
 def _object(**properties: Any) -> dict[str, Any]:

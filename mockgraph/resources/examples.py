@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_PLACEHOLDER = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*-(?:value|content)$")
+#: Every form the pages use: ``use-value``, ``Base64-encoded-pfx-content``,
+#: ``application-secret-to-be-uploaded``.
+_PLACEHOLDER = re.compile(r"^[\w.-]+-(?:value|content|to-be-uploaded)$|^Base64-encoded-[\w-]+$")
 
 
 def is_placeholder(value: Any) -> bool:
-    """Whether ``value`` is a doc page's placeholder (``"use-value"``, ``"...-content"``)."""
+    """Whether ``value`` is a doc page's placeholder instead of a real value."""
     return isinstance(value, str) and bool(_PLACEHOLDER.match(value))
