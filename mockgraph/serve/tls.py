@@ -149,9 +149,13 @@ def _make_ca(files: Files) -> None:
 def _needs_server_certificate(files: Files, ca: x509.Certificate) -> bool:
     if not (files.server.exists() and files.server_key.exists()):
         return True
-    chain = x509.load_pem_x509_certificates(files.server.read_bytes())
-    left = chain[0].not_valid_after_utc - _now()
-    return chain[0].issuer != ca.subject or left < dt.timedelta(days=RENEW_DAYS)
+    leaf = x509.load_pem_x509_certificates(files.server.read_bytes())[0]
+    left = leaf.not_valid_after_utc - _now()
+    try:  # without it, strict verification (Python 3.13's default) refuses the certificate
+        leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return True
+    return leaf.issuer != ca.subject or left < dt.timedelta(days=RENEW_DAYS)
 
 
 def _make_server_certificate(files: Files, ca: x509.Certificate) -> None:
@@ -160,6 +164,7 @@ def _make_server_certificate(files: Files, ca: x509.Certificate) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in NAMES[1:]]
+    authority = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
@@ -171,6 +176,8 @@ def _make_server_certificate(files: Files, ca: x509.Certificate) -> None:
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(authority, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     _write_private(files.server_key, key)

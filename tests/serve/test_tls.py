@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import ipaddress
+import socket
 import ssl
 import stat
 import sys
@@ -78,6 +79,50 @@ def test_a_server_certificate_near_its_end_is_made_again_by_the_same_ca(
     after = _contents(files)
     assert after["server"] != before["server"]
     assert (after["ca"], after["ca_key"]) == (before["ca"], before["ca_key"])
+
+
+def _handshake(files: tls.Files, client: ssl.SSLContext) -> None:
+    """A TLS handshake with a server holding ``files``' certificate, over a socket pair."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(files.server, files.server_key)
+    ours, theirs = socket.socketpair()
+    with ThreadPoolExecutor(1) as pool, ours, theirs:
+        served = pool.submit(lambda: server.wrap_socket(theirs, server_side=True).close())
+        client.wrap_socket(ours, server_hostname="localhost").close()
+        served.result(timeout=10)
+
+
+def test_the_server_certificate_passes_strict_verification(tmp_path: Path) -> None:
+    """Python 3.13's default client context verifies strictly (RFC 5280 profile)."""
+    files = tls.ensure(tmp_path)
+    client = ssl.create_default_context(cafile=str(files.ca))
+    client.verify_flags |= ssl.VERIFY_X509_STRICT
+    _handshake(files, client)
+
+
+def test_a_server_certificate_without_an_authority_key_id_is_made_again(tmp_path: Path) -> None:
+    files = tls.ensure(tmp_path)
+    ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+    ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    old = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=300))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files.server.write_bytes(old.public_bytes(serialization.Encoding.PEM))
+    tls.ensure(tmp_path)
+    leaf = x509.load_pem_x509_certificates(files.server.read_bytes())[0]
+    assert leaf.serial_number != old.serial_number
+    leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
 
 
 def test_a_new_ca_gets_a_new_server_certificate(tmp_path: Path) -> None:
