@@ -78,29 +78,32 @@ def check(result: BuildResult, out: Path) -> list[str]:
     """Relative paths under ``out`` that differ from ``result``, are missing, or are stale
     (``*.json`` in the output folders that the build no longer makes). Empty: up to date."""
     differ = [rel for rel, text in result.files.items() if _on_disk(out / rel) != text]
-    return sorted(differ + _stale(result, out))
+    stale = [
+        f"{folder}/{path.name}"
+        for folder in (SCHEMA_DIR, EXAMPLE_DIR)
+        for path in (out / folder).glob("*.json")
+        if f"{folder}/{path.name}" not in result.files
+    ]
+    return sorted(differ + stale)
 
 
 def write(result: BuildResult, out: Path) -> list[str]:
     """Write ``result`` under ``out`` (only the files that change, each replaced atomically)
     and delete its stale files; the relative paths written or deleted. ``OSError`` propagates."""
-    changed = []
-    for rel, text in result.files.items():
+    changed = check(result, out)
+    for rel in changed:
         target = out / rel
-        if _on_disk(target) == text:
+        if rel not in result.files:
+            target.unlink()
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            temporary.write_bytes(text.encode("utf-8"))
+            temporary.write_bytes(result.files[rel].encode("utf-8"))
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
-        changed.append(rel)
-    for rel in _stale(result, out):
-        (out / rel).unlink()
-        changed.append(rel)
-    return sorted(changed)
+    return changed
 
 
 def _read_sources(docs: Sequence[Path], sink: Sink) -> list[tuple[str, str]]:
@@ -141,12 +144,3 @@ def _on_disk(path: Path) -> str | None:
         return path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def _stale(result: BuildResult, out: Path) -> list[str]:
-    return [
-        f"{folder}/{path.name}"
-        for folder in (SCHEMA_DIR, EXAMPLE_DIR)
-        for path in sorted((out / folder).glob("*.json"))
-        if f"{folder}/{path.name}" not in result.files
-    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from itertools import dropwhile
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -140,21 +141,16 @@ def _response(
 
 def _split_http(content: Lines) -> tuple[tuple[int, str] | None, dict[str, str], Lines]:
     """First line, headers (canonical names) and body lines of an ``http`` code block."""
-    lines = list(content)
-    while lines and not lines[0][1].strip():
-        lines.pop(0)
-    if not lines:
+    filled = [k for k, (_, text) in enumerate(content) if text.strip()]
+    if not filled:
         return None, {}, []
+    lines = content[filled[0] : filled[-1] + 1]
     headers: dict[str, str] = {}
     k = 1
     while k < len(lines) and (match := _HEADER_LINE.match(lines[k][1].strip())):
         headers["-".join(p.capitalize() for p in match[1].split("-"))] = match[2].strip()
         k += 1
-    body = lines[k:]
-    while body and not body[0][1].strip():
-        body.pop(0)
-    while body and not body[-1][1].strip():
-        body.pop()
+    body = list(dropwhile(lambda line: not line[1].strip(), lines[k:]))
     return (lines[0][0], lines[0][1].strip()), headers, body
 
 

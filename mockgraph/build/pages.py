@@ -6,7 +6,6 @@ directives (``[!INCLUDE [x](y)]``, no link). A section is the level-2 heading ab
 
 from __future__ import annotations
 
-import functools
 import json
 import posixpath
 import re
@@ -24,6 +23,7 @@ _EXPECTS_BLOCK = frozenset({"request", "response", "ignored", "resource"})
 _FRONT_MATTER = re.compile(r"\A[^\S\n]*---[^\S\n]*\n.*?^[^\S\n]*---[^\S\n]*$", re.DOTALL | re.M)
 _DIRECTIVE = re.compile(r"\[!(?:INCLUDE|VIDEO)\s*$")
 _ABSOLUTE = re.compile(r"^([a-z][a-z0-9+.-]*:|/|#)", re.IGNORECASE)
+_MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,6 @@ class Page:
     def section_tables(self, section: str) -> list[Table]:
         return [t for t in self.tables if t.section == section]
 
-    def section_links(self, section: str) -> list[Link]:
-        return [k for k in self.links if k.section == section]
-
-
-@functools.cache
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("table")
-
 
 def read_page(file: str, text: str, sink: Sink) -> Page:
     """The page ``file`` whose text is ``text``; its defects go to ``sink``, never raised."""
@@ -129,7 +121,7 @@ def read_page(file: str, text: str, sink: Sink) -> Page:
     pending: Annotation | None = None
     # Front matter blanked, keeping the line numbers: its closing "---" would underline a heading.
     text = _FRONT_MATTER.sub(lambda m: "\n" * m[0].count("\n"), text)
-    tokens = _parser().parse(text)
+    tokens = _MARKDOWN.parse(text)
     for k, token in enumerate(tokens):
         if token.map is None:
             continue  # a closing token, or a table cell's opening
@@ -157,14 +149,11 @@ def read_page(file: str, text: str, sink: Sink) -> Page:
                     sink.warn(file, line, "annotation is not followed by a code block")
         elif token.type == "table_open":
             page.tables.append(Table(section, line))
+        elif token.type == "tr_open" and tokens[k - 1].type != "thead_open":
+            page.tables[-1].rows.append((line, []))
         elif token.type == "inline" and tokens[k - 1].type in ("th_open", "td_open"):
             table = page.tables[-1]
-            if line == table.line:
-                table.header.append(token.content)
-            elif table.rows and table.rows[-1][0] == line:
-                table.rows[-1][1].append(token.content)
-            else:
-                table.rows.append((line, [token.content]))
+            (table.rows[-1][1] if table.rows else table.header).append(token.content)
             page.links.extend(_links(token, line, section))
         elif token.type == "inline":
             if tokens[k - 1].tag == "h2":

@@ -46,17 +46,14 @@ class SchemaWriter:
         """The contract of ``op``; where no page says what it takes or answers, a default is
         assumed and warned."""
         file, line = facts.sources[-1].rsplit(":", 1)
+        at = file, int(line)
         request, response = facts.request, facts.response
         if request is None:
-            self.sink.warn(
-                file, int(line), f"no page says what {op.id} takes as request body; none assumed"
-            )
+            self.sink.warn(*at, f"no page says what {op.id} takes as request body; none assumed")
             request = RequestSpec(body=False)
         if response is None:
             default = {"POST": 201, "DELETE": 204, "PATCH": 204}.get(op.method, 200)
-            self.sink.warn(
-                file, int(line), f"no success status documented for {op.id}; {default} assumed"
-            )
+            self.sink.warn(*at, f"no success status documented for {op.id}; {default} assumed")
             response = ResponseSpec(default, None, False)
         defs: Json = {}
         if request.body:
@@ -137,8 +134,6 @@ class SchemaWriter:
         return schema
 
     def _property(self, prop: Prop, side: str) -> Json:
-        """``side`` is ``write`` (requests: doc enumerations constrain) or ``read``
-        (responses: types only; secrets forbidden)."""
         if prop.secret and side == "read":
             return {"writeOnly": True, "not": {}}
         if prop.kind == "ref":

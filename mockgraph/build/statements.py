@@ -4,12 +4,11 @@ facts merged over all pages: the later page wins each."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mockgraph.build.exchanges import REQUEST_LINE, Exchange, exchanges
-from mockgraph.build.pages import Link, Page, Sink, check_links
+from mockgraph.build.pages import Page, Sink, check_links
 from mockgraph.build.resources import Row, Types, find, rows_of
 from mockgraph.build.spec import OperationSpec, family_name, match_operation
 
@@ -20,7 +19,6 @@ PERMISSION_ROWS = (
     ("application", "application"),
 )
 _FACTS = (("permissions", "permissions"), ("request", "request body"), ("response", "response"))
-_PROSE_STATUS = re.compile(r"\b([1-5]\d\d),?\s+(?:OK|Created|Accepted|No Content)\b")
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ def read_statements(
     if defined is None:
         return None
     op, line = defined
-    response = _response(page, [x for x, o in found if o == op], types)
+    response = _response([x for x, o in found if o == op], types)
     request = _request(page, response.type if response else None, types)
     return Facts(op, [f"{page.file}:{line}"], _permissions(page, line, sink), request, response)
 
@@ -133,7 +131,8 @@ def _request(page: Page, subject: str | None, types: Types) -> RequestSpec | Non
         "do not supply a request body" in p.text.lower() for p in page.section_prose("request body")
     ):
         return RequestSpec(body=False)
-    linked = _linked_type(page.section_links("request body"), types)
+    links = (find(types, k.text.strip("*` ")) for k in page.links if k.section == "request body")
+    linked = next(filter(None, links), None)
     for table in page.section_tables("request body"):
         head = table.header[0].lower()
         if head == "property" and (subject or linked):
@@ -143,31 +142,17 @@ def _request(page: Page, subject: str | None, types: Types) -> RequestSpec | Non
     return RequestSpec(body=True, entity=linked) if linked else None
 
 
-def _linked_type(links: list[Link], types: Types) -> str | None:
-    """The first resource type one of ``links`` names."""
-    return next(filter(None, (find(types, link.text.strip("*` ")) for link in links)), None)
-
-
-def _response(page: Page, examples: list[Exchange], types: Types) -> ResponseSpec | None:
-    """The success response: the first 2xx example response's, else the prose's."""
-    links = page.section_links("response")
-    prose = None
-    for text in page.section_prose("response"):
-        if match := _PROSE_STATUS.search(text.text):
-            status = int(match[1])
-            on_line = [link for link in links if link.line == text.line]
-            fqn = None if status == 204 else _linked_type(on_line, types)
-            prose = ResponseSpec(status, fqn, "collection of" in text.text.lower())
-            break
+def _response(examples: list[Exchange], types: Types) -> ResponseSpec | None:
+    """The success response: the first 2xx example response's."""
     for exchange in examples:
         response = exchange.response
         if response is None or response["status"] // 100 != 2:
             continue
         if response["status"] == 204 or response["body"] is None:
             return ResponseSpec(response["status"], None, False)
-        fqn = find(types, exchange.response_type or "") or (prose.type if prose else None)
+        fqn = find(types, exchange.response_type or "")
         return ResponseSpec(response["status"], fqn, exchange.is_collection)
-    return prose
+    return None
 
 
 def merge(statements: list[Facts], sink: Sink) -> dict[str, Facts]:
