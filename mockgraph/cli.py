@@ -28,6 +28,9 @@ def main() -> None:
 
 
 main.add_command(contracts)
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_STATE = click.Path(dir_okay=False, path_type=Path)
+_DIR = click.Path(file_okay=False, path_type=Path)
 
 
 def _listen(
@@ -81,16 +84,8 @@ def _say(lines: list[str]) -> None:
 @click.option(
     "--tls", "https", is_flag=True, help="Serve HTTPS with a certificate of mockgraph's own CA."
 )
-@click.option(
-    "--cert",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Serve HTTPS with this certificate chain (PEM).",
-)
-@click.option(
-    "--key",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The private key of --cert (PEM).",
-)
+@click.option("--cert", type=_FILE, help="Serve HTTPS with this certificate chain (PEM).")
+@click.option("--key", type=_FILE, help="The private key of --cert (PEM).")
 @click.option("--dev", is_flag=True, help="Use Werkzeug's development server instead.")
 @click.option(
     "--threads",
@@ -99,20 +94,16 @@ def _say(lines: list[str]) -> None:
     type=click.IntRange(1, 256),
     help="Threads for the requests that may wait (key generation, fsync).",
 )
-@click.option(
-    "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Load key sets from this JSON file at start.",
-)
+@click.option("--state", type=_STATE, help="Load key sets from this JSON file at start.")
 @click.option(
     "--state-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_STATE,
     help="Load key sets from this file and keep it current after every write.",
 )
 @click.option(
     "--record",
     "record_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_DIR,
     help="Write every exchange to this folder as an example file.",
 )
 @click.option("--fault", "faults", multiple=True, help="A fault rule; repeat for several.")
@@ -196,12 +187,7 @@ def serve_command(
 
 @main.command()
 @click.option("--upstream", required=True, help="Base URL to forward /beta to (a real Graph).")
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write the exchanges to.",
-)
+@click.option("--out", required=True, type=_DIR, help="Folder to write the exchanges to.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")

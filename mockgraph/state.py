@@ -4,14 +4,16 @@ never a module global): config, contracts, clock, stores, and the parts with sta
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from mockgraph.config import Config
-from mockgraph.features.auth import ClaimsMemo, Permissions, permission_table
+from mockgraph.features.auth import Permissions, permission_table
 from mockgraph.features.authority import Authority
 from mockgraph.features.cors import OriginPolicy
 from mockgraph.features.faults import Faults
@@ -20,6 +22,7 @@ from mockgraph.features.persistence import Persistence
 from mockgraph.features.recording import Recorder
 from mockgraph.features.requestlog import RequestLog
 from mockgraph.features.statefile import Items, document, load_file
+from mockgraph.features.tokens import GRAPH_AUDIENCES, read_claims
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.intake import HostPolicy
 from mockgraph.http.routing import Operation, Resource
@@ -40,7 +43,7 @@ class MockGraph:
     stores: dict[str, Store[Any]]
     operations: dict[str, Operation]
     permissions: dict[str, Permissions]
-    claims: ClaimsMemo
+    claims: Callable[[str], dict[str, Any]]
     hosts: HostPolicy
     cors: OriginPolicy
     journal: Journal
@@ -62,6 +65,7 @@ class MockGraph:
         permissions = permission_table(operations.values(), contracts)
         roles = (r for p in permissions.values() for r in p.application)
         authority = Authority.from_config(config.apps, roles)
+        key = authority.key.public_key() if config.verify_tokens else None
         mock = cls(
             config=config,
             contracts=contracts,
@@ -70,7 +74,7 @@ class MockGraph:
             stores={r.name: r.new_store(lock) for r in resources},
             operations=operations,
             permissions=permissions,
-            claims=ClaimsMemo(key=authority.key.public_key() if config.verify_tokens else None),
+            claims=partial(read_claims, key=key, audience=GRAPH_AUDIENCES if key else None),
             hosts=HostPolicy(None if config.allow_remote else (config.host, *config.allowed_hosts)),
             cors=OriginPolicy.from_config(config.cors_origins),
             journal=Journal(config.journal_size, config.journal_bytes),

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
@@ -26,17 +26,10 @@ def write_atomically(path: Path, text: str | Iterable[str]) -> None:
             os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
-        remove_quietly(Path(temp))
+        with suppress(OSError):
+            os.remove(temp)
         raise
     _fsync_directory(path.parent)
-
-
-def remove_quietly(path: Path) -> None:
-    """Remove ``path`` if it can be removed; a file that stays is no error."""
-    try:
-        path.unlink()
-    except OSError:
-        pass
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -68,10 +61,3 @@ def lock_file(path: Path, *, wait: bool) -> IO[bytes]:
         handle.close()
         raise BlockingIOError(str(exc)) from None
     return handle
-
-
-@contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` inside the block, waiting for it if need be."""
-    with lock_file(path, wait=True):
-        yield

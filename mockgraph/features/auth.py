@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Request
 
 from mockgraph.config import BASE_PATH
-from mockgraph.features.tokens import GRAPH_AUDIENCES, MalformedToken, looks_like_jwt, read_claims
+from mockgraph.features.tokens import GRAPH_AUDIENCES, MalformedToken, looks_like_jwt
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import AccessDenied, Unauthenticated
 from mockgraph.http.facts import Facts
@@ -113,22 +113,6 @@ def check_claims(
         f"Insufficient privileges to complete the operation: {operation} needs {wanted} "
         "in the access token."
     )
-
-
-@dataclass(frozen=True)
-class TokenReader:
-    """Reads a JWT's claims (:func:`read_claims`); with ``key``, its RS256 signature and its
-    Graph audience are checked too."""
-
-    key: Any = None
-
-    def __call__(self, token: str) -> dict[str, Any]:
-        audience = GRAPH_AUDIENCES if self.key is not None else None
-        return read_claims(token, key=self.key, audience=audience)
-
-
-#: The name ``mockgraph.state`` builds its reader by.
-ClaimsMemo = TokenReader
 
 
 def authenticate(mock: MockGraph, req: Request, known: Facts) -> None:

@@ -18,7 +18,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.test import Client
 
 from mockgraph.config import BASE_PATH
-from mockgraph.http.codec import JsonProblem, decode, encode
+from mockgraph.http.codec import encode, json_value
 from mockgraph.http.errors import BadRequest, FailedDependency
 from mockgraph.http.facts import BATCH_FACTS, facts, new_request_id
 from mockgraph.http.parsing import is_json, read_json
@@ -213,10 +213,7 @@ def _answer(item_id: str, status: int, headers: Headers, data: bytes) -> dict[st
         },
     }
     if data:
-        try:
-            body = decode(data) if is_json(headers.get("Content-Type")) else None
-        except JsonProblem:
-            body = None
+        body = json_value(data) if is_json(headers.get("Content-Type")) else None
         answer["body"] = base64.b64encode(data).decode("ascii") if body is None else body
     return answer
 

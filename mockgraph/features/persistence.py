@@ -7,10 +7,11 @@ from __future__ import annotations
 import glob
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
-from mockgraph.features.atomic import lock_file, remove_quietly, write_atomically
+from mockgraph.features.atomic import lock_file, write_atomically
 from mockgraph.features.statefile import Encoder, Items, load_file
 from mockgraph.http.errors import InternalError, StartupError
 from mockgraph.http.routing import Resource
@@ -52,7 +53,8 @@ class Persistence:
         try:
             # Temp files of a write cut off by a crash; the file itself is whole.
             for leftover in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
-                remove_quietly(leftover)
+                with suppress(OSError):
+                    leftover.unlink()
             items = load_file(self.path, self.resources) if self.path.exists() else seed
             self._write(items)
         except OSError as exc:

@@ -17,9 +17,9 @@ from werkzeug.exceptions import HTTPException
 from mockgraph.config import BASE_PATH, Config
 from mockgraph.features.faults import FAULT_HEADER
 from mockgraph.features.journal import Exchange
-from mockgraph.features.recording import HOP_BY_HOP, Recorder, check_exchange, json_value
+from mockgraph.features.recording import HOP_BY_HOP, Recorder, check_exchange
 from mockgraph.http import errors, intake, routing
-from mockgraph.http.codec import encode
+from mockgraph.http.codec import encode, json_value
 from mockgraph.http.contracts import Contracts
 from mockgraph.http.errors import BadGateway, GatewayTimeout
 from mockgraph.http.intake import HostPolicy

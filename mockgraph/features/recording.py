@@ -19,7 +19,7 @@ from mockgraph.config import BASE_PATH
 from mockgraph.features.atomic import write_atomically
 from mockgraph.features.journal import Entry, Exchange, request_data
 from mockgraph.features.redact import redact_headers
-from mockgraph.http.codec import JsonProblem, decode, encode
+from mockgraph.http.codec import encode, json_value
 from mockgraph.http.contracts import Contract
 from mockgraph.http.errors import StartupError
 from mockgraph.http.facts import Facts
@@ -95,14 +95,6 @@ def _stand_in(name: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_stand_in(name, item) for item in value]
     return f"<{name.lower()}>" if isinstance(value, str) else value
-
-
-def json_value(data: bytes | None) -> Any:
-    """The JSON value of a body, or ``None`` when it is empty or not JSON."""
-    try:
-        return decode(data) if data else None
-    except JsonProblem:
-        return None
 
 
 @dataclass(frozen=True, order=True)

@@ -44,6 +44,14 @@ def decode(data: bytes | str) -> Any:
     return value
 
 
+def json_value(data: bytes | None) -> Any:
+    """The JSON value of a body, or ``None`` when it is empty or not JSON."""
+    try:
+        return decode(data) if data else None
+    except JsonProblem:
+        return None
+
+
 def depth(value: Any) -> int:
     """How deeply containers nest in ``value`` (a scalar is 0), without recursion."""
     deepest, stack = 0, [(value, 1)]

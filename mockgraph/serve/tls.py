@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mockgraph.features.atomic import exclusive_lock, write_atomically
+from mockgraph.features.atomic import lock_file, write_atomically
 
 #: The names the server certificate covers.
 NAMES = ("localhost", "127.0.0.1", "::1")
@@ -70,7 +70,7 @@ def ensure(folder: Path | None = None) -> Files:
     start at once: one makes them, the others wait and reuse them."""
     files = Files.of(folder or home())
     files.ca.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(files.ca.parent / ".lock"):
+    with lock_file(files.ca.parent / ".lock", wait=True):
         if not (files.ca.exists() and files.ca_key.exists()):
             _make_ca(files)
         ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
