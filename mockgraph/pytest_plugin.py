@@ -1,50 +1,6 @@
-"""pytest fixtures for mockgraph (entry point ``pytest11``: loaded wherever mockgraph is
-installed). Fixtures only, no autouse; every name starts with ``mockgraph_``.
-
-``mockgraph_server``
-    A live server (:class:`~mockgraph.MockGraphServer`) started once per session (once per
-    xdist worker, so parallel tests never share data) and reset before each test that uses it.
-    It serves HTTPS when ``mockgraph_config`` has ``tls=True`` (with mockgraph's own CA, made in
-    ``MOCKGRAPH_HOME`` when missing): ``mockgraph_server.ca_path`` is the CA certificate to
-    trust and ``mockgraph_server.authority`` the sign-in authority's host.
-``mockgraph_session_server`` / ``mockgraph_session_tls_server``
-    The session's two live servers behind ``mockgraph_server`` (HTTP and HTTPS), each started
-    when a test first needs it; never reset by themselves.
-``mockgraph_requests``
-    A ``requests.Session`` for ``mockgraph_server`` (:meth:`~mockgraph.MockGraphServer.session`):
-    it trusts the server's CA and sends no token by itself; closed after the test.
-``mockgraph_credential``
-    An ``azure.identity.ClientSecretCredential`` that signs in at ``mockgraph_server``'s own
-    authority (:meth:`~mockgraph.MockGraphServer.credential`): the first app of
-    ``Config.apps``, else any. Needs ``tls=True`` in ``mockgraph_config`` and azure-identity.
-``mockgraph_app`` / ``mockgraph_client``
-    An in-process Flask app with fresh state for each test, and its test client (no socket),
-    which sends a bearer token.
-``mockgraph_config``
-    The :class:`~mockgraph.Config` of both; override it in a conftest or test module to change
-    strictness, faults, the clock or limits. When a test's config differs from the one the
-    session server runs, the server swaps in an app built from it (same URL, same socket, the
-    compiled contracts reused) instead of restarting.
-``mockgraph_contracts``
-    The compiled contracts, loaded once per session and shared by every app built here.
-``mockgraph_app_cache``
-    Building an app costs tens of milliseconds (mostly Werkzeug compiling its URL rules), so
-    apps are built once per distinct config (for each of the two fixtures) and reset before
-    every test: a test gets an empty store and journal, the configured clock and fault counters
-    from zero, not a new app object. Do not change ``mockgraph_app.config`` in a test.
-``@pytest.mark.mockgraph_state("keysets.json", ...)``
-    Preload key sets from state files (paths relative to the test file's folder) or state
-    documents into ``mockgraph_app`` and ``mockgraph_server``. On a module or class too; the
-    mark nearest the test wins for a duplicate id.
-
-A failed test that used ``mockgraph_app``, ``mockgraph_client`` or ``mockgraph_server`` shows
-a "mockgraph exchanges" section in its report: each exchange's request line, status,
-operation, error code and contract verdict, and the bodies (secrets redacted, trimmed). The ini
-option ``mockgraph_report = false`` turns it off.
-
-mockgraph itself is imported only when a fixture is first used, so installing mockgraph does
-not slow down test runs that never use it.
-"""
+"""pytest fixtures for mockgraph (entry point ``pytest11``), all named ``mockgraph_*``, none
+autouse; the README's pytest section describes them. mockgraph itself is imported only when a
+fixture is first used, so installing it does not slow down test runs that never use it."""
 
 from __future__ import annotations
 
@@ -143,7 +99,8 @@ class AppCache:
 
 @pytest.fixture(scope="session")
 def mockgraph_app_cache(mockgraph_contracts: Contracts) -> AppCache:
-    """The apps of this session, one per distinct config (see the module's docstring)."""
+    """The apps of this session, built once per distinct config and use, reset by the fixtures
+    before every test (do not change ``mockgraph_app.config`` in a test)."""
     return AppCache(mockgraph_contracts)
 
 

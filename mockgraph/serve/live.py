@@ -1,28 +1,9 @@
-"""A live mockgraph server in a background thread of this process: port 0 -> a free port read
-back, a ready event, ``stop()`` that joins, errors of the server thread raised in the caller.
-
-Usable without pytest::
-
-    with MockGraphServer() as server:
-        requests.post(server.url + "/trustFramework/keySets", json={"id": "signing"},
-                      headers={"Authorization": "Bearer x"})
-        assert server.requests[-1].status == 201
-
-The server runs Werkzeug's threaded WSGI server: a thread per connection, which Werkzeug
-closes after one answer; a connection silent for ``idle_timeout`` seconds is closed too, and
-``stop()`` closes every one and joins its thread. With ``tls=True`` it serves HTTPS with the
-certificate mockgraph's own CA signs for ``localhost`` (:mod:`mockgraph.serve.tls`):
-:attr:`~MockGraphServer.ca_path` is the file to trust, :meth:`~MockGraphServer.session` a
-``requests`` session trusting it, and :meth:`~MockGraphServer.credential` an azure-identity
-credential that signs in at the mock's own authority. The server serves whatever app it holds
-at the moment: :meth:`MockGraphServer.reconfigure` swaps in a new app (a new Config, a fresh
-store and journal) without a new socket, so the URL stays the same.
-"""
+"""A live mockgraph server in a background thread of this process (:class:`MockGraphServer`),
+on Werkzeug's threaded server (:mod:`mockgraph.serve.threaded`)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -30,7 +11,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from flask import Flask
-from werkzeug.serving import get_sockaddr, select_address_family
 
 from mockgraph.app import create_app
 from mockgraph.config import Config
@@ -40,7 +20,8 @@ from mockgraph.http.errors import StartupError
 from mockgraph.http.intake import is_loopback
 from mockgraph.resources.keysets.models import KeySet
 from mockgraph.resources.store import Store
-from mockgraph.serve.threaded import Server, tls_context
+from mockgraph.serve import tls
+from mockgraph.serve.threaded import Server, bind, tls_context
 from mockgraph.state import MockGraph, mockgraph
 
 if TYPE_CHECKING:
@@ -184,8 +165,8 @@ class MockGraphServer:
     def root_url(self) -> str:
         """``http(s)://127.0.0.1:<port>``: where ``/_mockgraph/...`` and the sign-in
         authority live."""
-        bare = self._host.strip("[]")
-        scheme = "https" if self._tls else "http"
+        bare = self.host.strip("[]")
+        scheme = "https" if self.tls else "http"
         return f"{scheme}://{f'[{bare}]' if ':' in bare else bare}:{self.port}"
 
     @property
@@ -194,18 +175,14 @@ class MockGraphServer:
         ``/trustFramework/keySets``."""
         return self.root_url + "/beta"
 
-    @property
-    def authority(self) -> str:
-        """The sign-in authority's host (:attr:`root_url`: ``https://127.0.0.1:<port>`` with
-        ``tls``, which azure-identity's and MSAL's ``authority`` need): token endpoint
-        ``{authority}/{tenant}/oauth2/v2.0/token``."""
-        return self.root_url
+    #: The sign-in authority's host: token endpoint ``{authority}/{tenant}/oauth2/v2.0/token``.
+    authority = root_url
 
     @property
     def ca_path(self) -> Path | None:
         """The CA certificate a client trusts to call this server (PEM); ``None`` for HTTP.
         ``MOCKGRAPH_HOME`` is read by ``start()``: before it, a ``RuntimeError`` for HTTPS."""
-        if self._tls and self._ca_path is None:
+        if self.tls and self._ca_path is None:
             self._bound()
         return self._ca_path
 
@@ -276,21 +253,13 @@ class MockGraphServer:
         if self._server is not None:
             raise RuntimeError("the mockgraph server is already started")
         context = None
-        if self._tls:
-            context, self._ca_path = tls_context()
-        # Bound here, not by Werkzeug: it answers a bind failure with a message on stderr and
-        # sys.exit(1), which a library must not do.
-        bare = self._host.strip("[]")  # "[::1]", as URLs write it, binds ::1
-        try:
-            family = select_address_family(bare, self._requested_port)
-            address = get_sockaddr(bare, self._requested_port, family)
-            listener = socket.create_server(address, family=family)
-        except OSError as exc:
-            raise StartupError(
-                f"cannot bind {self._host}:{self._requested_port}: {exc.strerror or exc}"
-            ) from exc
-        with listener:  # the server serves a duplicate of it
-            server = Server(bare, listener, self._wsgi, context, self._idle_timeout)
+        if self.tls:
+            context, self._ca_path = tls_context(), tls.Files.of(tls.home()).ca
+        # Bound here, not by Werkzeug, which answers a bind failure with sys.exit(1).
+        with bind(self.host, self._requested_port) as listener:  # the server serves a dup
+            server = Server(
+                self.host.strip("[]"), listener, self._wsgi, context, self._idle_timeout
+            )
         self._server = server
         self._error = None
         self._ready.clear()
@@ -353,37 +322,30 @@ class MockGraphServer:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc is None:
-            self.stop()
-            return
         try:
             self.stop()
-        except Exception:  # the body's exception is the one to see
-            pass
+        except Exception:
+            if exc is None:  # else the body's exception is the one to see
+                raise
 
     def __repr__(self) -> str:
         where = self.url if self._server is not None else "not started"
         return f"<MockGraphServer {where}>"
 
 
-def items_from(state: MockGraph, source: SeedSource) -> Items:
-    """The items of a seed source (see :data:`SeedSource`); raises
-    :class:`~mockgraph.features.statefile.InvalidState` for a bad file or document."""
-    if isinstance(source, str | os.PathLike):
-        return load_file(source, state.resources)
-    if isinstance(source, Mapping):
-        return parse_document(source, state.resources, "the seed document")
-    keysets = list(source)
-    for item in keysets:
-        if not isinstance(item, KeySet):
-            raise TypeError(f"seed with KeySet objects, not {type(item).__name__}")
-    return {"keySets": keysets}
-
-
 def seed_state(state: MockGraph, source: SeedSource) -> list[Any]:
     """Add the items of ``source`` to ``state``'s stores, replacing those with the same id (ids
     compare case-insensitively); returns them."""
-    items = items_from(state, source)
+    items: Items
+    if isinstance(source, str | os.PathLike):
+        items = load_file(source, state.resources)
+    elif isinstance(source, Mapping):
+        items = parse_document(source, state.resources, "the seed document")
+    else:
+        items = {"keySets": list(source)}
+        for item in items["keySets"]:
+            if not isinstance(item, KeySet):
+                raise TypeError(f"seed with KeySet objects, not {type(item).__name__}")
     added = [item for found in items.values() for item in found]
     if added:
         state.load({name: [*store, *items.get(name, ())] for name, store in state.stores.items()})

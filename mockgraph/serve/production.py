@@ -1,6 +1,7 @@
 """Serving an app on a real socket for ``mockgraph serve`` and ``mockgraph record``: granian (a
 Rust HTTP/1.1 server) with one worker process, its documented API, in front of the bridge; or
-Werkzeug's development server behind ``--dev``. Both stop on SIGINT/SIGTERM with status 0
+Werkzeug's threaded server behind ``--dev`` (``serve.threaded``, a connection silent for
+:data:`HEADER_SECONDS` closed). Both stop on SIGINT/SIGTERM with status 0
 once the requests in flight are answered, or :data:`DRAIN_SECONDS` have passed.
 
 One worker, because the store is in memory: a second one would split it. The worker rebuilds
@@ -16,7 +17,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -127,32 +127,11 @@ def _run_granian(build: Build, listen: Listen, address: str, port: int) -> int:
 def _run_werkzeug(app: Flask, listen: Listen, port: int) -> int:
     import signal
 
-    from werkzeug.serving import WSGIRequestHandler, make_server
+    from mockgraph.serve.threaded import Server, bind, tls_context
 
-    flight = _InFlight()
-
-    class Handler(WSGIRequestHandler):
-        def run_wsgi(self) -> None:
-            """One request, counted from its head read until its answer is written or the
-            connection lost: what a stop waits for."""
-            with flight:
-                super().run_wsgi()
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            """Nothing: the app's request log has the line (or ``--quiet`` wants none)."""
-
-    context = (str(listen.cert), str(listen.key)) if listen.cert and listen.key else None
-    try:
-        server = make_server(
-            listen.host.strip("[]"),
-            port,
-            app,
-            threaded=True,
-            request_handler=Handler,
-            ssl_context=context,
-        )
-    except (OSError, SystemExit):  # werkzeug prints why it cannot bind, then exits
-        raise StartupError(f"cannot bind {listen.host}:{port}") from None
+    context = tls_context(listen.cert, listen.key) if listen.cert else None
+    with bind(listen.host, port) as listener:
+        server = Server(listen.host.strip("[]"), listener, app, context, HEADER_SECONDS)
 
     def stop(*_: Any) -> None:
         # shutdown() waits for serve_forever(), which runs in this (the main) thread.
@@ -163,60 +142,22 @@ def _run_werkzeug(app: Flask, listen: Listen, port: int) -> int:
         server.serve_forever()
     finally:
         server.server_close()
-        # Its threads are daemons: a client stalled inside its request holds the stop for
-        # the drain deadline at most, one that never sends a request not at all.
-        if not flight.wait_idle(DRAIN_SECONDS):
-            log.warning(
-                "stopping with %d request(s) unanswered after %d s", flight.count, DRAIN_SECONDS
-            )
+        if cut := server.close_connections(DRAIN_SECONDS):
+            log.warning("stopping with %d request(s) unanswered after %d s", cut, DRAIN_SECONDS)
         _close(app)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
 
 
-class _InFlight:
-    """How many requests are being answered (``with`` it around each), for a stop to wait."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.changed = threading.Condition()
-
-    def __enter__(self) -> None:
-        with self.changed:
-            self.count += 1
-
-    def __exit__(self, *_: object) -> None:
-        with self.changed:
-            self.count -= 1
-            self.changed.notify_all()
-
-    def wait_idle(self, seconds: float) -> bool:
-        """Wait until no request is in flight, at most ``seconds``; whether none is."""
-        with self.changed:
-            return self.changed.wait_for(lambda: self.count == 0, seconds)
-
-
 def _bindable(host: str, port: int) -> tuple[str, int]:
     """The numeric address of ``host`` and ``port`` (a free one for port 0), checked to be
     bindable: a clean :class:`StartupError` where a server would print a traceback."""
-    try:
-        family, _, _, _, sockaddr = socket.getaddrinfo(
-            host.strip("[]"), port, type=socket.SOCK_STREAM
-        )[0]
-    except socket.gaierror as exc:
-        raise StartupError(f"cannot resolve {host}: {exc.strerror}") from None
-    probe = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if sys.platform != "win32":
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(sockaddr)
-        bound: int = probe.getsockname()[1]
-    except OSError as exc:
-        raise StartupError(f"cannot bind {host}:{port}: {exc.strerror}") from None
-    finally:
-        probe.close()
-    return str(sockaddr[0]), bound
+    from mockgraph.serve.threaded import bind
+
+    with bind(host, port) as probe:
+        address, bound = probe.getsockname()[:2]
+    return str(address), int(bound)
 
 
 def _raise_open_files_limit(wanted: int) -> None:

@@ -5,6 +5,7 @@ connection's thread, and no access log."""
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -51,7 +52,7 @@ class Server(ThreadedWSGIServer):
         listener: socket.socket,
         app: WSGIApplication,
         context: ssl.SSLContext | None,
-        idle_timeout: float,
+        idle_timeout: float | None,
     ) -> None:
         super().__init__(host, 0, app, QuietHandler, fd=listener.fileno())
         self.idle_timeout = idle_timeout
@@ -79,13 +80,13 @@ class Server(ThreadedWSGIServer):
             self._open.pop(request, None)
         super().shutdown_request(request)
 
-    def close_connections(self, timeout: float) -> None:
+    def close_connections(self, timeout: float) -> int:
         """Stop reading from every open connection (an idle one closes; one in the middle of
         a request still sends its answer), wait up to ``timeout`` for their threads, then cut
-        those still open."""
+        those still open; returns how many were cut."""
         with self._lock:
             connections = dict(self._open)
-        deadline = time.monotonic() + timeout
+        deadline, cut = time.monotonic() + timeout, 0
         for how in (socket.SHUT_RD, socket.SHUT_RDWR):
             for connection, thread in connections.items():
                 if thread.is_alive():
@@ -97,17 +98,36 @@ class Server(ThreadedWSGIServer):
                         pass
             for thread in connections.values():
                 thread.join(max(0.0, deadline - time.monotonic()))
+            if how == socket.SHUT_RD:  # still answering at the deadline: cut
+                cut = sum(thread.is_alive() for thread in connections.values())
+        return cut
 
 
-def tls_context() -> tuple[ssl.SSLContext, Path]:
-    """A server context holding mockgraph's CA-signed ``localhost`` certificate chain (what
-    ``tls.server_files(None, None)`` names; made when missing), and the CA certificate clients
-    trust. Raises :class:`StartupError` when they cannot be made or read."""
+def bind(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host`` (``[::1]`` as URLs write it binds ``::1``) and ``port``
+    (0: a free one); a :class:`StartupError` when it cannot be resolved or bound."""
+    bare = host.strip("[]")
     try:
-        files = tls.ensure()
+        family, _, _, _, address = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot resolve {host}: {exc.strerror}") from None
+    try:
+        return socket.create_server(address, family=family)
+    except OSError as exc:  # create_server's own message names the address again
+        raise StartupError(f"cannot bind {host}:{port}: {os.strerror(exc.errno or 0)}") from exc
+
+
+def tls_context(cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    """A server context holding ``cert`` and ``key``, by default mockgraph's CA-signed
+    ``localhost`` chain (made when missing). Raises :class:`StartupError` when they cannot be
+    made or read."""
+    try:
+        if cert is None or key is None:
+            files = tls.ensure()
+            cert, key = files.server, files.server_key
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(files.server, files.server_key)
+        context.load_cert_chain(cert, key)
     except OSError as exc:
         raise StartupError(f"cannot load mockgraph's TLS certificate: {exc}") from exc
-    return context, files.ca
+    return context

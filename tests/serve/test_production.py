@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from serve_process import PACKAGE_ROOT, ServeProcess, answers, build_command
 
-from mockgraph.serve.production import DRAIN_SECONDS
+from mockgraph.serve.production import DRAIN_SECONDS, HEADER_SECONDS
 from mockgraph.serve.worker import BODY_TIMEOUT, QUICK_BODY_BYTES
 
 pytestmark = pytest.mark.slow
@@ -181,6 +181,18 @@ def test_a_stop_ends_a_request_still_held_at_the_drain_deadline_and_exits_0(
 
 
 # -- clients that stall or idle, and requests that wait ------------------------------------------
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_deadline(
+    server: str, tmp_path: Path
+) -> None:
+    with ServeProcess(tmp_path / "serve.log", *(["--dev"] if server == "dev" else [])) as served:
+        silent = socket.create_connection(("127.0.0.1", served.port), timeout=HEADER_SECONDS + 10)
+        started = time.monotonic()
+        assert silent.recv(1) == b""  # closed by the server
+        assert HEADER_SECONDS - 1 <= time.monotonic() - started <= HEADER_SECONDS + 3
+        silent.close()
 
 
 @pytest.fixture(scope="module")
