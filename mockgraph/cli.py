@@ -178,7 +178,7 @@ def serve_command(
     )
     ca = tls.ensure().ca if https and cert is None else None
     server = "Werkzeug's development server" if dev else "granian"
-    pool = None if dev else threads  # the development server makes a thread per request
+    pool = None if dev else threads  # the development server makes a thread per connection
     build = Build(
         "mockgraph.serve.worker:mock", {"config": config.to_json()}, threads, config.max_body_bytes
     )

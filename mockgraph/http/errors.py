@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from mockgraph.http.codec import encode
 from mockgraph.http.facts import facts_or_none, new_request_id
@@ -122,7 +122,11 @@ def render_error(error: GraphError) -> Response:
 
 
 def _render_any(error: Exception) -> Response:
-    if isinstance(error, HTTPException):  # routing's 404 and 405, the size limit's 413
+    if isinstance(error, ClientDisconnected) and isinstance(error.__context__, TimeoutError):
+        # A body that stopped arriving on a server with a socket timeout (``--dev``, the live
+        # server): the 408 granian's bridge gives it.
+        error = RequestTimeout("The request body did not arrive in time.")
+    elif isinstance(error, HTTPException):  # routing's 404 and 405, the size limit's 413
         status, valid = error.code or 500, getattr(error, "valid_methods", None)
         cls = _BY_STATUS.get(status, InternalError if status >= 500 else BadRequest)
         error = cls(_MESSAGES.get(status, error.description or error.name))

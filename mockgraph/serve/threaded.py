@@ -1,10 +1,11 @@
-"""Werkzeug's threaded WSGI server as the live server (:mod:`mockgraph.serve.live`) runs it: on
-a socket bound by the caller, a thread per connection with a socket timeout, its open
-connections closed and their threads joined on a stop, the TLS handshake made in the
-connection's thread, and no access log."""
+"""Werkzeug's threaded WSGI server as the live server (:mod:`mockgraph.serve.live`) and
+``mockgraph serve --dev`` run it: on a socket bound by the caller, a thread per connection
+with a socket timeout, its open connections closed and their threads joined on a stop, the
+TLS handshake made in the connection's thread, and no access log."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
@@ -105,14 +106,20 @@ class Server(ThreadedWSGIServer):
 
 def bind(host: str, port: int) -> socket.socket:
     """A socket listening on ``host`` (``[::1]`` as URLs write it binds ``::1``) and ``port``
-    (0: a free one); a :class:`StartupError` when it cannot be resolved or bound."""
+    (0: a free one); a :class:`StartupError` when it cannot be resolved or bound. A name binds
+    its IPv4 address where it has one (``localhost``: 127.0.0.1), as Werkzeug's servers do;
+    ``::`` answers IPv4 too where the system can, as granian does."""
     bare = host.strip("[]")
     try:
-        family, _, _, _, address = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)[0]
+        found = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise StartupError(f"cannot resolve {host}: {exc.strerror}") from None
+    family, _, _, _, address = next((a for a in found if a[0] == socket.AF_INET), found[0])
+    both = family == socket.AF_INET6 and ipaddress.ip_address(address[0]).is_unspecified
     try:
-        return socket.create_server(address, family=family)
+        return socket.create_server(
+            address, family=family, dualstack_ipv6=both and socket.has_dualstack_ipv6()
+        )
     except OSError as exc:  # create_server's own message names the address again
         raise StartupError(f"cannot bind {host}:{port}: {os.strerror(exc.errno or 0)}") from exc
 
@@ -129,5 +136,5 @@ def tls_context(cert: Path | None = None, key: Path | None = None) -> ssl.SSLCon
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(cert, key)
     except OSError as exc:
-        raise StartupError(f"cannot load mockgraph's TLS certificate: {exc}") from exc
+        raise StartupError(f"cannot load the TLS certificate and key: {exc}") from exc
     return context

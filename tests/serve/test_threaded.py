@@ -16,6 +16,7 @@ from flask import Flask
 
 from mockgraph import Config, MockGraphServer, create_app
 from mockgraph.http.contracts import Contracts
+from mockgraph.serve.threaded import bind
 
 AUTH = {"Authorization": "Bearer t"}
 KEYSETS = "/trustFramework/keySets"
@@ -119,3 +120,39 @@ def test_a_client_that_never_makes_its_tls_handshake_stalls_nobody(
         started = time.monotonic()
         https.stop()
         assert time.monotonic() - started < 5
+
+
+@pytest.mark.slow
+def test_a_body_that_stops_arriving_gets_a_graph_408_after_the_idle_timeout(
+    shared_app: Flask,
+) -> None:
+    with MockGraphServer(app=shared_app, idle_timeout=0.5) as live:
+        head = f"POST /beta{KEYSETS} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer t\r\n"
+        head += "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as connection:
+            connection.sendall(head.encode())
+            answer = connection.makefile("rb").read()
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert b'"code":"requestTimeout"' in answer
+        assert len(live.store) == 0
+
+
+def test_a_host_name_binds_its_ipv4_address_even_when_ipv6_comes_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = socket.SOCK_STREAM
+    answers = [
+        (socket.AF_INET6, stream, 6, "", ("::1", 0, 0, 0)),
+        (socket.AF_INET, stream, 6, "", ("127.0.0.1", 0)),
+    ]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *_, **__: answers)
+    with bind("localhost", 0) as listener:
+        assert listener.getsockname()[0] == "127.0.0.1"
+
+
+@pytest.mark.skipif(not socket.has_dualstack_ipv6(), reason="no dual-stack IPv6 on this system")
+def test_the_unspecified_ipv6_address_answers_ipv4_too() -> None:
+    with bind("::", 0) as listener:
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
