@@ -150,9 +150,11 @@ def test_a_host_name_binds_its_ipv4_address_even_when_ipv6_comes_first(
         assert listener.getsockname()[0] == "127.0.0.1"
 
 
-@pytest.mark.skipif(not socket.has_dualstack_ipv6(), reason="no dual-stack IPv6 on this system")
-def test_the_unspecified_ipv6_address_answers_ipv4_too() -> None:
+def test_the_unspecified_ipv6_address_answers_ipv4_where_the_system_can() -> None:
     with bind("::", 0) as listener:
-        port = listener.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass
+        try:
+            socket.create_connection(("127.0.0.1", listener.getsockname()[1]), timeout=5).close()
+            answered = True
+        except OSError:
+            answered = False
+    assert answered == socket.has_dualstack_ipv6()
