@@ -5,10 +5,9 @@
 1. Microseconds per get, create and page of 10 for mockgraph as served (request log off) and
    the bare Flask app of ``targets.py``, calling each app's WSGI callable directly with
    prebuilt environs, in interleaved batches.
-2. Pieces of a request, each timed alone: a request id (from ``random``, as served, against
-   ``uuid4``), the verdict on a create body and on a page of 100 (jsonschema_rs, as
-   served, against jsonschema alone) and a request log line (text, json; written to
-   /dev/null).
+2. Pieces of a request, each timed alone: the verdict on a create body and on a page of 100
+   (jsonschema_rs, as served, against jsonschema alone) and a request log line (text, json;
+   written to /dev/null).
 
 Every figure is the minimum over the batches: the run least disturbed by other work on the
 machine.
@@ -37,7 +36,6 @@ from benchmarks.targets import bare_app, seeded_mock  # noqa: E402
 from mockgraph.config import Config  # noqa: E402
 from mockgraph.features.requestlog import RequestLog  # noqa: E402
 from mockgraph.http.contracts import Contracts  # noqa: E402
-from mockgraph.http.facts import new_request_id  # noqa: E402
 
 COLLECTION = "/beta/trustFramework/keySets"
 HEADERS = {"Authorization": "Bearer benchmark-token", "Host": "127.0.0.1:8000"}
@@ -97,8 +95,6 @@ def pieces(batches: int) -> dict[str, float]:
             pass
 
     calls: dict[str, tuple[Callable[[], object], int]] = {
-        "request id: str(uuid.uuid4())": (lambda: str(uuid.uuid4()), 20000),
-        "request id: from random.getrandbits (as served)": (new_request_id, 20000),
         "create body: jsonschema_rs verdict": (lambda: create.request.is_valid(body), 2000),  # type: ignore[union-attr]
         "create body: jsonschema verdict": (lambda: reference_create.is_valid(body), 300),
         "page of 100: jsonschema_rs verdict": (lambda: listing.response.is_valid(page), 300),  # type: ignore[union-attr]

@@ -19,8 +19,7 @@ Suites (each its own set of target processes, measured in its own interleaved ro
   file and to /dev/null, and ``--log-format json`` to a file; get and create.
 * ``shortcuts``: each shortcut against its absence (``targets.py``'s switches): the bridge
   answering quick requests on its loop vs always on the pool (mockgraph, bare Flask), the
-  jsonschema_rs verdict vs jsonschema alone (and validation off), request ids from ``random``
-  vs ``uuid4``.
+  jsonschema_rs verdict vs jsonschema alone (and validation off).
 
 Every figure is requests/s (p50, p99) of one wrk run (1 thread, 8 connections, as
 PERFORMANCE.md's figures; after a warm-up) against one target. A round measures every figure
@@ -629,11 +628,7 @@ SC_AUTO, SC_POOL, SC_BARE_LOOP, SC_BARE_POOL = (
     "bare Flask, on the loop",
     "bare Flask, pool only",
 )
-SC_REFERENCE, SC_NOVALIDATE, SC_UUID4 = (
-    "mockgraph, jsonschema alone",
-    "mockgraph, validation off",
-    "mockgraph, ids from uuid4",
-)
+SC_REFERENCE, SC_NOVALIDATE = "mockgraph, jsonschema alone", "mockgraph, validation off"
 
 
 def suite_shortcuts(args: argparse.Namespace, load: Load, figures: Figures, say: Say) -> None:
@@ -649,9 +644,6 @@ def suite_shortcuts(args: argparse.Namespace, load: Load, figures: Figures, say:
             SC_REFERENCE, "mockgraph", work, *quiet, "--engine", "reference", scenarios=three
         ),
         after_spec(SC_NOVALIDATE, "mockgraph", work, *quiet, "--no-validate", scenarios=three),
-        after_spec(
-            SC_UUID4, "mockgraph", work, *quiet, "--request-ids", "uuid4", scenarios=("get",)
-        ),
     ]
     with ExitStack() as stack:
         lives = [stack.enter_context(started(spec)) for spec in specs]
@@ -829,7 +821,6 @@ def report_shortcuts(figures: Figures, say: Say) -> None:
         ("validation on / validation off", s, SC_AUTO, SC_NOVALIDATE)
         for s in ("create", "get", "list100")
     ]
-    rows += [("ids from random / uuid4 ids", "get", SC_AUTO, SC_UUID4)]
     rows += [
         (f"validated / bare Flask ({how})", s, a, b)
         for s in ("create", "get")

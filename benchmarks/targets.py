@@ -10,7 +10,7 @@ Both apps go the way ``mockgraph serve``'s goes: a :class:`~mockgraph.serve.work
 ``worker.load`` puts it behind the bridge. Once the server answers, its root URL is written to
 the ``--ready`` file (else to stderr), so that stderr can be the request log's alone.
 
-Three switches change the worker, for the A/B figures of ``benchmarks/README.md`` only: the
+Two switches change the worker, for the A/B figures of ``benchmarks/README.md`` only: the
 factory replaces, in the worker, what the mock would use.
 
 * ``--inline auto|never|always``: which requests the bridge answers on its event loop. ``auto``
@@ -19,8 +19,6 @@ factory replaces, in the worker, what the mock would use.
   the loop (the bare app's default, as its two routes never wait).
 * ``--engine rs|reference``: ``rs`` is the mock as it is (jsonschema_rs gives the verdicts);
   ``reference`` gives every verdict with jsonschema alone.
-* ``--request-ids random|uuid4``: ``random`` as served (``facts.new_request_id``); ``uuid4``:
-  ``str(uuid.uuid4())``, which reads ``os.urandom``.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ import argparse
 import faulthandler
 import sys
 import threading
-import uuid
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -103,7 +100,6 @@ def mock(
     private: bool = False,
     inline: str = "auto",
     engine: str = "rs",
-    request_ids: str = "random",
 ) -> Flask:
     """mockgraph of a :meth:`Config.to_json` text, seeded, with the switches of the module
     docstring applied to this process."""
@@ -115,11 +111,6 @@ def mock(
             return bool(self._reference.is_valid(instance))
 
         setattr(Check, "is_valid", reference_verdict)  # noqa: B010 - a benchmark's switch
-    if request_ids == "uuid4":
-        from mockgraph.http import errors, intake
-
-        for module in (intake, errors):  # where the request path calls it
-            setattr(module, "new_request_id", lambda: str(uuid.uuid4()))  # noqa: B010
     return seeded_mock(Config.from_json(config), seed, private=private)
 
 
@@ -153,7 +144,7 @@ def build_of(args: argparse.Namespace) -> Build:
     if args.no_validate:
         config = config.replace(validate_requests=False, validate_responses=False)
     kwargs = {"config": config.to_json(), "seed": args.seed, "private": args.private}
-    kwargs |= {"inline": args.inline, "engine": args.engine, "request_ids": args.request_ids}
+    kwargs |= {"inline": args.inline, "engine": args.engine}
     return Build("benchmarks.targets:mock", kwargs, args.threads, config.max_body_bytes)
 
 
@@ -173,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-validate", action="store_true", help="validation off")
     parser.add_argument("--inline", choices=("auto", "never", "always"), default="auto")
     parser.add_argument("--engine", choices=("rs", "reference"), default="rs")
-    parser.add_argument("--request-ids", choices=("random", "uuid4"), default="random")
     parser.add_argument("--ready", type=Path, help="write the root URL here once it answers")
     args = parser.parse_args(argv)
 
