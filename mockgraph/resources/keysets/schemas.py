@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from mockgraph.features.redact import REDACTED
 from mockgraph.http.parsing import GraphSchema, first_error, int64
 from mockgraph.resources.keysets.models import (
     KEY_TYPES,
@@ -25,8 +26,6 @@ _ID = validate.Regexp(
     KEYSET_ID_PATTERN.removesuffix("$") + r"\Z",
     error="is not a valid key set id (1-256 letters, digits, '_', '.', '-')",
 )
-#: What a redacted dump holds in place of a secret: such a file does not load back.
-REDACTED = "<redacted>"
 
 
 def _text() -> fields.String:
