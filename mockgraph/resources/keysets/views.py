@@ -23,8 +23,7 @@ KEY_CONTEXT = "microsoft.graph.trustFrameworkKey"
 
 def keysets(call: Call) -> Store[KeySet]:
     """The key sets of the call's app."""
-    store: Store[KeySet] = call.mock.stores["keySets"]
-    return store
+    return call.mock.stores["keySets"]
 
 
 def _query(call: Call, default_top: int = 100, max_top: int = 999) -> odata.Query:
@@ -65,10 +64,8 @@ def list_keysets(call: Call) -> Response:
     query = _query(call, config.default_page_size, config.max_page_size)
     if query.filter_eq is not None:
         found = [store.get(query.filter_eq)] if query.filter_eq in store else []
-        items, more = (
-            (found if query.after is None else [])[query.skip : query.skip + query.top],
-            False,
-        )
+        items = (found if query.after is None else [])[query.skip : query.skip + query.top]
+        more = False
     else:
         items, more = store.page(
             after=query.after,
