@@ -103,9 +103,7 @@ def parse_query(
     if "filter" in values:
         if not (match := _FILTER.match(values["filter"])):
             raise BadRequest(_BAD_FILTER)
-        filter_eq, filter_prefix = (
-            m if m is None else m.replace("''", "'") for m in match.groups()
-        )
+        filter_eq, filter_prefix = (m and m.replace("''", "'") for m in match.groups())
     return Query(
         top=_integer(values, "top", default_top, low=1, high=max_top),
         skip=_integer(values, "skip", 0, low=0),
