@@ -85,8 +85,6 @@ def certificate_key(key: str) -> Key:
     """uploadCertificate's key: base64 of DER or PEM, or PEM text (a chain gives ``x5c`` in file
     order); ``kid`` is ``x5t`` as B2C shows it, ``nbf``/``exp`` the validity. Raises
     :class:`BadRequest` for what is not a certificate, or a key that is not RSA."""
-    if not key.strip():
-        raise BadRequest("The value of 'key' must not be empty.")
     data = key.encode("utf-8") if "-----BEGIN" in key else _base64(key, _NOT_A_CERTIFICATE)
     try:
         if b"-----BEGIN" in data:
@@ -104,8 +102,6 @@ def pkcs12_key(key: str, password: str | None) -> Key:
     certificate, and the private ones. Raises :class:`BadRequest` for what is not a PFX
     readable with ``password``, without a private key and its certificate, or a key that is
     not RSA."""
-    if not key.strip():
-        raise BadRequest("The value of 'key' must not be empty.")
     data = _base64(key, _NOT_A_PFX)
     if _largest_iteration_count(data) > MAX_ITERATIONS:
         # Key derivation holds the interpreter for its whole count: a crafted file would
@@ -171,6 +167,8 @@ def _element(der: bytes, index: int) -> tuple[int, bytes, int]:
 
 def _base64(value: str, message: str) -> bytes:
     """Standard base64 (padding required, whitespace ignored) or :class:`BadRequest`."""
+    if not value.strip():
+        raise BadRequest("The value of 'key' must not be empty.")
     try:
         data = base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):  # ValueError: non-ASCII text
