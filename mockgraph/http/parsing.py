@@ -22,9 +22,7 @@ def is_json(content_type: str | None) -> bool:
 
 
 def read_json(req: Request, limit: int) -> Any:
-    """The JSON value of a request body that must be JSON. Raises :class:`PayloadTooLarge` over
-    ``limit`` bytes, :class:`UnsupportedMediaType` for another content type, and
-    :class:`BadRequest` for an empty body or one the codec refuses."""
+    """The JSON value of a request body that must be JSON."""
     data = req.get_data(cache=True)
     if len(data) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
