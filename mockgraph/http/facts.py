@@ -19,7 +19,8 @@ BATCH_FACTS = "mockgraph.batch"
 #: The environ key of a server that holds an answer back without a thread: it sets ``0.0``,
 #: the app writes there the seconds to wait instead of sleeping.
 DELAY_KEY = "mockgraph.delay"
-#: The environ key of a server that could not read the body: ``timeout`` (408) or ``framing``.
+#: The environ key of a server that could not read the body: ``timeout`` (408), ``incomplete``
+#: or ``framing`` (400).
 BODY_PROBLEM = "mockgraph.body_problem"
 
 
