@@ -67,8 +67,7 @@ def _serve(build: Build, listen: Listen, dev: bool, lines: Any) -> None:
 
 
 def _say(lines: list[str]) -> None:
-    for line in lines:
-        click.echo(line, err=True)
+    click.echo("\n".join(lines), err=True)
 
 
 @main.command("serve")
