@@ -158,8 +158,7 @@ def serve_command(
     listen = _listen(host, port, allow_remote, https, cert, key)
     config = Config.from_env()
     changes: dict[str, Any] = {k: v for k, v in options.items() if v is not None and v is not False}
-    if options["no_auth"]:
-        changes.pop("no_auth")
+    if changes.pop("no_auth", False):
         changes["require_auth"] = False
     config = config.replace(
         host=host,
