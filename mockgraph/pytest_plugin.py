@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Iterator, Mapping
-from pathlib import Path
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import pytest
@@ -93,9 +93,6 @@ class AppCache:
         del self._apps[: -self.size]
         return app
 
-    def __len__(self) -> int:
-        return len(self._apps)
-
 
 @pytest.fixture(scope="session")
 def mockgraph_app_cache(mockgraph_contracts: Contracts) -> AppCache:
@@ -115,8 +112,7 @@ def mockgraph_app(
     app = mockgraph_app_cache.get(mockgraph_config, "app")
     state = mockgraph(app)
     state.reset()
-    _seed_marked(request, state)
-    _note_use(request, "mockgraph_app", lambda: state)
+    _seed_and_note(request, "mockgraph_app", lambda: state)
     return app
 
 
@@ -168,8 +164,7 @@ def mockgraph_server(
     if server.app is not app:
         server.reconfigure(app=app)
     server.reset()
-    _seed_marked(request, server.state)
-    _note_use(request, f"mockgraph_server {server.root_url}", lambda: server.state)
+    _seed_and_note(request, f"mockgraph_server {server.root_url}", lambda: server.state)
     yield server
     _check_or_restart(server)
 
@@ -202,43 +197,34 @@ def _check_or_restart(server: MockGraphServer) -> None:
     try:
         server.check()
     except BaseException:
-        try:
+        with suppress(BaseException):  # the same error, raised below
             server.stop()
-        except BaseException:  # the same error, raised below
-            pass
         server.start()
         raise
 
 
-def _seed_marked(request: pytest.FixtureRequest, state: MockGraph) -> None:
-    """Load the sources of every ``mockgraph_state`` mark, farthest first (so the nearest
-    wins); a bad one fails the test with the state file's message."""
+def _seed_and_note(
+    request: pytest.FixtureRequest, label: str, state: Callable[[], MockGraph]
+) -> None:
+    """Load the sources of every ``mockgraph_state`` mark into the mock ``state()`` returns,
+    farthest first (so the nearest wins; a bad one fails the test with the state file's
+    message), then remember that the test used that mock, for the report of a failure."""
     from mockgraph.http.errors import StartupError
     from mockgraph.serve.live import seed_state
 
-    marks = list(request.node.iter_markers(MARKER))
-    for mark in reversed(marks):
+    for mark in reversed(list(request.node.iter_markers(MARKER))):
         if not mark.args:
             pytest.fail(f"@pytest.mark.{MARKER} needs a state file path or document", pytrace=False)
         for source in mark.args:
-            if isinstance(source, Mapping):
-                target: Mapping[str, object] | Path = source
-            else:
-                target = Path(source)
-                if not target.is_absolute():
-                    target = request.path.parent / target
+            if not isinstance(source, Mapping):  # an absolute path stays itself
+                source = request.path.parent / source
             problem = None
             try:
-                seed_state(state, target)
+                seed_state(state(), source)
             except StartupError as exc:
                 problem = str(exc)
             if problem is not None:  # failed outside the handler: no chained traceback
                 pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
-
-
-def _note_use(request: pytest.FixtureRequest, label: str, state: Callable[[], MockGraph]) -> None:
-    """Remember that the test used the mock ``state()`` returns, for the report of a
-    failure."""
     request.node.stash.setdefault(_USED, []).append((label, state))
 
 
