@@ -55,13 +55,11 @@ class MockGraph:
     log: RequestLog | None = None
 
     @classmethod
-    def build(
-        cls, config: Config, contracts: Contracts, resources: tuple[Resource, ...] = RESOURCES
-    ) -> MockGraph:
+    def build(cls, config: Config, contracts: Contracts) -> MockGraph:
         """Everything an app of ``config`` holds; :class:`StartupError` for a bad state file,
         fault rule, CORS origin or recording folder."""
         lock = threading.RLock()  # one lock for every store: a state file is one snapshot
-        operations = {op.id: op for r in resources for op in r.operations}
+        operations = {op.id: op for r in RESOURCES for op in r.operations}
         permissions = permission_table(operations.values(), contracts)
         roles = (r for p in permissions.values() for r in p.application)
         authority = Authority.from_config(config.apps, roles)
@@ -69,9 +67,9 @@ class MockGraph:
         mock = cls(
             config=config,
             contracts=contracts,
-            resources=resources,
+            resources=RESOURCES,
             clock=Clock(config.clock),
-            stores={r.name: r.new_store(lock) for r in resources},
+            stores={r.name: r.new_store(lock) for r in RESOURCES},
             operations=operations,
             permissions=permissions,
             claims=partial(read_claims, key=key, audience=GRAPH_AUDIENCES if key else None),
@@ -80,12 +78,12 @@ class MockGraph:
             journal=Journal(config.journal_size, config.journal_bytes),
             faults=Faults.from_config(config.faults, operations),
             authority=authority,
-            seed=load_file(config.state, resources) if config.state is not None else {},
+            seed=load_file(config.state, RESOURCES) if config.state is not None else {},
             recorder=Recorder(Path(config.record_dir)) if config.record_dir is not None else None,
             log=RequestLog(config.log) if config.log is not None else None,
         )
         if config.state_file is not None:
-            mock.persistence = Persistence(Path(config.state_file), resources, mock.stores)
+            mock.persistence = Persistence(Path(config.state_file), RESOURCES, mock.stores)
             mock.persistence.start(mock.seed)
         else:
             mock.load(mock.seed)
