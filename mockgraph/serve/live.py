@@ -15,7 +15,7 @@ from flask import Flask
 from mockgraph.app import create_app
 from mockgraph.config import Config
 from mockgraph.features.journal import Entry
-from mockgraph.features.statefile import Items, load_file, parse_document
+from mockgraph.features.statefile import load_file, parse_document
 from mockgraph.http.errors import StartupError
 from mockgraph.http.intake import is_loopback
 from mockgraph.resources.keysets.models import KeySet
@@ -110,8 +110,7 @@ class MockGraphServer:
     @property
     def store(self) -> Store[KeySet]:
         """The key sets being served: read them, or seed them (see :meth:`seed`)."""
-        store: Store[KeySet] = self.state.stores["keySets"]
-        return store
+        return self.state.stores["keySets"]
 
     @property
     def requests(self) -> list[Entry]:
@@ -288,9 +287,8 @@ class MockGraphServer:
 
     def check(self) -> None:
         """Raise the exception that ended the serve loop, if one did."""
-        error = self._error
-        if error is not None:
-            raise error
+        if self._error is not None:
+            raise self._error
 
     def stop(self) -> None:
         """Stop serving, close the socket and every connection, and join the threads (a
@@ -336,7 +334,6 @@ class MockGraphServer:
 def seed_state(state: MockGraph, source: SeedSource) -> list[Any]:
     """Add the items of ``source`` to ``state``'s stores, replacing those with the same id (ids
     compare case-insensitively); returns them."""
-    items: Items
     if isinstance(source, str | os.PathLike):
         items = load_file(source, state.resources)
     elif isinstance(source, Mapping):
